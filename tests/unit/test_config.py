@@ -1,0 +1,673 @@
+"""bot.yaml: models, error locations, env overrides, policy resolution, schema."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bot.config import (
+    DEFAULT_DATABASE_URL,
+    BotConfig,
+    ConfigError,
+    ConfigIssue,
+    Tier,
+    WelcomePolicy,
+    config_json_schema,
+    effective_database_url,
+    effective_endpoint,
+    is_admin,
+    is_owner,
+    load_config,
+    resolve_all,
+    resolve_policy,
+    validate_config_text,
+)
+from handlers.texts import render
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = REPO / "bot.yaml"
+
+
+def issues_of(text: str, filename: str = "bot.yaml") -> list[ConfigIssue]:
+    with pytest.raises(ConfigError) as info:
+        validate_config_text(textwrap.dedent(text), filename)
+    assert info.value.issues, "a ConfigError always carries issues"
+    return info.value.issues
+
+
+def one_issue(text: str) -> ConfigIssue:
+    issues = issues_of(text)
+    assert len(issues) == 1, issues
+    return issues[0]
+
+
+def cfg_of(text: str) -> BotConfig:
+    return validate_config_text(textwrap.dedent(text))
+
+
+# --------------------------------------------------------------------------
+# The shipped example
+# --------------------------------------------------------------------------
+
+
+def test_shipped_bot_yaml_loads() -> None:
+    cfg = load_config(SHIPPED)
+    assert cfg.transport.kind == "sandbox"
+    assert cfg.database.url.startswith("sqlite+aiosqlite:///data/")
+    assert cfg.owners and set(cfg.owners) <= {m.id for m in cfg.sandbox.members}
+    assert len(cfg.sandbox.groups) == 2
+    assert 5 <= len(cfg.sandbox.members) <= 8
+    tiers = {cfg.groups[g.room_id].tier for g in cfg.sandbox.groups}
+    assert tiers == {Tier.SUPER, Tier.MEMBER}
+    assert any(g.welcome.model_dump(exclude_none=True) for g in cfg.groups.values())
+    assert cfg.source_path == SHIPPED
+    # one-line texts with " #" are quoted, so no part became a YAML comment
+    default = cfg_of("bot: {}\n")
+    assert cfg.bot.intro == default.bot.intro
+    assert cfg.commands.unknown == default.commands.unknown
+    assert cfg.commands.help.strip() == default.commands.help
+    for policy in resolve_all(cfg).values():
+        text = render(policy.welcome.template, policy)
+        assert "1. " in text and "{" not in text
+        assert policy.welcome.name_card_format in text
+
+
+def test_shipped_database_is_under_data_next_to_the_file() -> None:
+    cfg = load_config(SHIPPED)
+    assert effective_database_url(cfg, {}) == f"sqlite+aiosqlite:///{REPO / 'data' / 'qunbot.db'}"
+
+
+def test_minimal_file_gets_defaults() -> None:
+    cfg = cfg_of("bot: {}\n")
+    assert cfg.bot.name == "群管家"
+    assert cfg.bot.timezone == "Asia/Shanghai"
+    assert str(cfg.bot.tz) == "Asia/Shanghai"
+    assert cfg.transport.kind == "sandbox" and cfg.transport.endpoint is None
+    assert cfg.database.url == DEFAULT_DATABASE_URL
+    assert cfg.commands.prefix == "#"
+    assert cfg.bot.reminder_check_minutes == 10
+    assert cfg.activity.max_text_length == 2000
+    assert cfg.activity.flush_interval_seconds == 0.2
+    assert cfg.activity.flush_max_rows == 500
+    assert cfg.groups == {}
+
+
+def test_tier_defaults_differ_as_the_playbook_says() -> None:
+    tiers = cfg_of("bot: {}\n").tiers
+    sup, mem, fla = tiers.super.welcome, tiers.member.welcome, tiers.flash.welcome
+    assert sup.reminder_after_hours > 0 and mem.reminder_after_hours > 0
+    assert fla.reminder_after_hours == 0
+    assert len(sup.rules) > len(mem.rules) > 0
+    assert len(fla.template) < len(sup.template)
+    assert "{self_intro_prompt}" in sup.template and "{name_card_format}" in sup.template
+    assert sup.name_card_format == "城市-行业-昵称"
+    assert tiers.get("flash") is tiers.flash
+    assert WelcomePolicy() == mem  # the model's own defaults are the member tier's
+
+
+def test_partial_tier_keeps_that_tiers_defaults() -> None:
+    cfg = cfg_of(
+        """
+        tiers:
+          super:
+            welcome:
+              window_seconds: 42
+          flash:
+        """
+    )
+    builtin = cfg_of("bot: {}\n").tiers
+    assert cfg.tiers.super.welcome.window_seconds == 42
+    assert cfg.tiers.super.welcome.rules == builtin.super.welcome.rules
+    assert cfg.tiers.flash == builtin.flash
+
+
+def test_empty_sections_and_bare_group_ids_mean_defaults() -> None:
+    cfg = cfg_of(
+        """
+        bot:
+        sandbox:
+        groups:
+          1@chatroom:
+        """
+    )
+    assert cfg.groups["1@chatroom"].tier is Tier.MEMBER
+    assert cfg.groups["1@chatroom"].managed
+
+
+# --------------------------------------------------------------------------
+# Errors: file, line, column, field, message
+# --------------------------------------------------------------------------
+
+
+def test_error_format_one_issue_per_line() -> None:
+    err = ConfigError(
+        [
+            ConfigIssue("bot.yaml", 12, 5, "groups.r1@chatroom.tier", "bad"),
+            ConfigIssue("bot.yaml", None, None, "", "config file not found"),
+        ]
+    )
+    assert str(err).splitlines() == [
+        "bot.yaml:12:5: groups.r1@chatroom.tier: bad",
+        "bot.yaml: config file not found",
+    ]
+    assert isinstance(err, Exception)
+
+
+def test_bad_tier_points_at_the_value() -> None:
+    text = """\
+        bot:
+          name: 群管家
+        groups:
+          r1@chatroom:
+            name: 一群
+            tier: supr
+        """
+    issue = one_issue(text)
+    assert (issue.line, issue.column) == (6, 11)
+    assert issue.field == "groups.r1@chatroom.tier"
+    assert str(issue) == (
+        "bot.yaml:6:11: groups.r1@chatroom.tier: Input should be 'super', 'member' or 'flash'"
+    )
+
+
+def test_unknown_key_at_depth_points_at_the_key_and_suggests() -> None:
+    issue = one_issue(
+        """\
+        groups:
+          r1@chatroom:
+            welcome:
+              windw_seconds: 3
+        """
+    )
+    assert (issue.line, issue.column) == (4, 7)
+    assert issue.field == "groups.r1@chatroom.welcome.windw_seconds"
+    assert "unknown key 'windw_seconds'" in issue.message
+    assert "window_seconds" in issue.message
+
+
+def test_unknown_top_level_section_lists_allowed_keys() -> None:
+    issue = one_issue("bot: {}\nzzz: 1\n")
+    assert (issue.line, issue.column, issue.field) == (2, 1, "zzz")
+    assert "transport" in issue.message and "groups" in issue.message
+
+
+def test_wrong_type_and_range() -> None:
+    issues = issues_of(
+        """\
+        groups:
+          r1@chatroom:
+            welcome:
+              window_seconds: abc
+              max_mentions: 50
+        activity:
+          max_text_length: 10
+        """
+    )
+    got = [(i.line, i.column, i.field) for i in issues]
+    assert got == [
+        (4, 23, "groups.r1@chatroom.welcome.window_seconds"),
+        (5, 21, "groups.r1@chatroom.welcome.max_mentions"),
+        (7, 20, "activity.max_text_length"),
+    ]
+    assert "valid number" in issues[0].message
+    assert "20" in issues[1].message
+    assert "100" in issues[2].message
+
+
+def test_window_must_be_positive_and_reminder_zero_is_allowed() -> None:
+    issue = one_issue("tiers:\n  member:\n    welcome:\n      window_seconds: 0\n")
+    assert issue.field == "tiers.member.welcome.window_seconds"
+    assert cfg_of("tiers: {member: {welcome: {reminder_after_hours: 0}}}\n")
+
+
+def test_bad_room_id() -> None:
+    issue = one_issue(
+        """\
+        groups:
+          r1@chatroom: {tier: super}
+          读书会:
+            tier: member
+        """
+    )
+    assert (issue.line, issue.column, issue.field) == (3, 3, "groups.读书会")
+    assert "12345678@chatroom" in issue.message
+
+
+def test_non_text_room_id() -> None:
+    issue = one_issue("groups:\n  123: {}\n")
+    assert (issue.line, issue.column, issue.field) == (2, 3, "groups.123")
+
+
+def test_bad_timezone() -> None:
+    issue = one_issue("bot:\n  timezone: Mars/Olympus\n")
+    assert (issue.line, issue.column, issue.field) == (2, 13, "bot.timezone")
+    assert "Mars/Olympus" in issue.message
+
+
+@pytest.mark.parametrize(
+    ("template", "needle"),
+    [
+        ('"欢迎 {foo}"', "unknown placeholder '{foo}'"),
+        ('"欢迎 {group"', "broken braces"),
+        ('"欢迎 }"', "broken braces"),
+        ('"{} 欢迎"', "positional"),
+        ('"{group.name}"', "unknown placeholder"),
+        ('"{group!r}"', "no format spec"),
+    ],
+)
+def test_bad_template_placeholder(template: str, needle: str) -> None:
+    issue = one_issue(f"groups:\n  r1@chatroom:\n    welcome:\n      template: {template}\n")
+    assert (issue.line, issue.column) == (4, 17)
+    assert issue.field == "groups.r1@chatroom.welcome.template"
+    assert needle in issue.message
+
+
+def test_template_literal_braces_and_block_scalars_are_fine() -> None:
+    cfg = cfg_of(
+        """
+        tiers:
+          member:
+            welcome:
+              template: |
+                欢迎！{{不是占位符}}
+                {rules}
+        """
+    )
+    policy = resolve_policy(cfg, "x@chatroom", Tier.MEMBER)
+    assert policy is not None
+    assert "{不是占位符}" in render(policy.welcome.template, policy)
+
+
+def test_unquoted_brace_template_gets_a_hint() -> None:
+    issue = one_issue("groups:\n  r1@chatroom:\n    welcome:\n      template: {mentions}\n")
+    assert issue.field == "groups.r1@chatroom.welcome.template"
+    assert "quoted" in issue.message
+    issue = one_issue("groups:\n  r1@chatroom:\n    welcome:\n      template: {mentions} 你好\n")
+    assert issue.field == "" and issue.line == 4 and "quoted" in issue.message
+
+
+def test_other_bot_texts_are_templates_too() -> None:
+    cfg = cfg_of("commands:\n  help: '{bot_name} 在 {group}'\n")
+    assert cfg.commands.help == "{bot_name} 在 {group}"
+    issue = one_issue("commands:\n  help: '{prefix}帮助'\n")
+    assert issue.field == "commands.help" and "{prefix}" in issue.message
+    issue = one_issue("bot:\n  intro: '大家好 {foo}'\n")
+    assert issue.field == "bot.intro"
+
+
+def test_default_command_texts_follow_the_prefix() -> None:
+    default = cfg_of("bot: {}\n")
+    assert "#帮助" in default.commands.help and "#帮助" in default.bot.intro
+    cfg = cfg_of("commands:\n  prefix: '/'\n")
+    assert "/帮助" in cfg.commands.help and "#" not in cfg.commands.help
+    assert "/帮助" in cfg.commands.unknown and "/帮助" in cfg.bot.intro
+    own = cfg_of("commands:\n  prefix: '/'\n  help: 自己写的\nbot:\n  intro: 你好\n")
+    assert own.commands.help == "自己写的" and own.bot.intro == "你好"
+    assert one_issue("commands:\n  prefix: '{'\n").field == "commands.prefix"
+    assert one_issue("commands:\n  prefix: '# '\n").field == "commands.prefix"
+
+
+def test_token_key_is_rejected_with_env_hint() -> None:
+    issue = one_issue(
+        """\
+        transport:
+          kind: wechaty
+          endpoint: 127.0.0.1:8788
+          token: puppet_padlocal_xxx
+        owners: [wxid_owner]
+        """
+    )
+    assert (issue.line, issue.column, issue.field) == (4, 3, "transport.token")
+    assert "WECHATY_PUPPET_SERVICE_TOKEN" in issue.message
+
+
+@pytest.mark.parametrize("endpoint", ["localhost", "host:0", "host:99999", "a b:1", "http://h:1"])
+def test_bad_endpoint(endpoint: str) -> None:
+    issue = one_issue(f"transport:\n  endpoint: '{endpoint}'\n")
+    assert (issue.line, issue.field) == (2, "transport.endpoint")
+
+
+@pytest.mark.parametrize("endpoint", ["127.0.0.1:8788", "puppet.example.com:443", "[::1]:8788"])
+def test_good_endpoint(endpoint: str) -> None:
+    assert cfg_of(f"transport:\n  endpoint: '{endpoint}'\n").transport.endpoint == endpoint
+
+
+def test_wechaty_needs_an_owner() -> None:
+    issue = one_issue("transport:\n  kind: wechaty\nowners: []\n")
+    assert (issue.line, issue.field) == (3, "owners")
+    issue = one_issue("transport:\n  kind: wechaty\n")
+    assert (issue.line, issue.column, issue.field) == (2, 9, "transport.kind")
+    assert cfg_of("transport:\n  kind: wechaty\nowners: [wxid_boss]\n")
+
+
+def test_duplicate_and_display_name_ids() -> None:
+    issues = issues_of(
+        """\
+        owners: [wxid_a, wxid_b, wxid_a]
+        admins:
+          - wxid_c
+          - 小李
+        groups:
+          r1@chatroom:
+            admins: [wxid_d, wxid_d]
+        """
+    )
+    got = [(i.line, i.column, i.field) for i in issues]
+    assert got == [
+        (1, 26, "owners[2]"),
+        (4, 5, "admins[1]"),
+        (7, 22, "groups.r1@chatroom.admins[1]"),
+    ]
+    assert "duplicate" in issues[0].message
+    assert "display name" in issues[1].message.lower()
+
+
+def test_bad_database_url() -> None:
+    issue = one_issue("database:\n  url: sqlite:///x.db\n")
+    assert issue.field == "database.url" and "sqlite+aiosqlite" in issue.message
+
+
+def test_sandbox_references_are_checked() -> None:
+    issues = issues_of(
+        """\
+        sandbox:
+          account: {id: wxid_bot, name: 群管家}
+          members:
+            - {id: wxid_a, name: A}
+            - {id: wxid_a, name: B}
+          groups:
+            - room_id: 1@chatroom
+              topic: 一群
+              owner_id: wxid_a
+              member_ids: [wxid_a, wxid_ghost]
+            - room_id: 2@chatroom
+              topic: 二群
+              owner_id: wxid_x
+        """
+    )
+    got = [(i.line, i.field) for i in issues]
+    assert got == [
+        (5, "sandbox.members[1].id"),
+        (10, "sandbox.groups[0].member_ids[1]"),
+        (13, "sandbox.groups[1].owner_id"),
+    ]
+    assert "wxid_ghost" in issues[1].message
+
+
+def test_missing_required_field_points_at_the_parent() -> None:
+    issue = one_issue(
+        """\
+        sandbox:
+          account:
+            id: wxid_bot
+        """
+    )
+    assert (issue.line, issue.column) == (2, 3)
+    assert issue.field == "sandbox.account.name"
+    assert "missing" in issue.message
+
+
+def test_yaml_syntax_error() -> None:
+    issue = one_issue("bot:\n  name: [群管家\ngroups: {}\n")
+    assert issue.line is not None and issue.line >= 2
+    assert issue.column is not None
+    assert "YAML" in issue.message
+    issue = one_issue("bot:\n  name: a\n   timezone: b\n")
+    assert (issue.line, issue.column) == (3, 12)
+
+
+def test_tabs_are_explained() -> None:
+    issue = one_issue("bot:\n\tname: a\n")
+    assert (issue.line, issue.column) == (2, 1)
+    assert "tabs" in issue.message
+
+
+def test_duplicate_key_is_an_error_with_its_path() -> None:
+    issues = issues_of(
+        """\
+        bot:
+          name: 群管家
+          timezone: Asia/Shanghai
+          name: 小管家
+        groups:
+          r1@chatroom: {tier: super}
+          r1@chatroom: {tier: member}
+        """
+    )
+    got = [(i.line, i.column, i.field) for i in issues]
+    assert got == [(4, 3, "bot.name"), (7, 3, "groups.r1@chatroom")]
+    assert "duplicate key 'name'" in issues[0].message
+    assert "line 2" in issues[0].message
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n"])
+def test_empty_file(text: str) -> None:
+    issue = one_issue(text)
+    assert (issue.file, issue.line, issue.column) == ("bot.yaml", 1, 1)
+    assert "empty" in issue.message
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just text\n", "42\n"])
+def test_non_mapping_file(text: str) -> None:
+    issue = one_issue(text)
+    assert (issue.line, issue.column) == (1, 1)
+    assert "mapping" in issue.message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (issue,) = info.value.issues
+    assert issue.file == str(path) and issue.line is None
+    assert str(path) in str(info.value) and "not found" in str(info.value)
+
+
+def test_load_config_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "qun.yaml"
+    path.write_text("bot:\n  timezone: Nowhere/Land\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}:2:13: bot.timezone: ")
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "gbk.yaml"
+    path.write_bytes("bot:\n  name: 群管家\n".encode("gbk"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.issues[0].line == 2 and "UTF-8" in str(info.value)
+
+
+def test_all_issues_reported_at_once_in_file_order() -> None:
+    issues = issues_of(
+        """\
+        bot:
+          timezone: Nowhere
+        groups:
+          bad: {}
+          r1@chatroom: {tier: x}
+        activity:
+          flush_max_rows: 0
+        """
+    )
+    assert [i.line for i in issues] == [2, 4, 5, 7]
+
+
+# --------------------------------------------------------------------------
+# Environment overrides
+# --------------------------------------------------------------------------
+
+
+def test_effective_endpoint() -> None:
+    cfg = cfg_of("transport:\n  endpoint: 10.0.0.1:8788\n")
+    assert effective_endpoint(cfg, {}) == "10.0.0.1:8788"
+    env = {"WECHATY_PUPPET_SERVICE_ENDPOINT": "puppet:9001"}
+    assert effective_endpoint(cfg, env) == "puppet:9001"
+    assert effective_endpoint(cfg_of("bot: {}\n"), {}) is None
+    with pytest.raises(ConfigError, match="WECHATY_PUPPET_SERVICE_ENDPOINT"):
+        effective_endpoint(cfg, {"WECHATY_PUPPET_SERVICE_ENDPOINT": "nope"})
+
+
+def test_effective_database_url(tmp_path: Path) -> None:
+    cfg = cfg_of("database:\n  url: sqlite+aiosqlite:///data/x.db?timeout=5\n")
+    assert (
+        effective_database_url(cfg, {}, tmp_path)
+        == f"sqlite+aiosqlite:///{tmp_path}/data/x.db?timeout=5"
+    )
+    env = {"DATABASE_URL": "postgresql+asyncpg://qunbot@db/qunbot"}
+    assert effective_database_url(cfg, env, tmp_path) == env["DATABASE_URL"]
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        effective_database_url(cfg, {"DATABASE_URL": "mysql://x"}, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite+aiosqlite:////var/lib/qunbot.db",
+        "sqlite+aiosqlite://",
+        "sqlite+aiosqlite:///:memory:",
+        "postgresql+asyncpg://u@h/db",
+    ],
+)
+def test_database_url_left_alone_when_not_relative(url: str, tmp_path: Path) -> None:
+    cfg = cfg_of(f"database:\n  url: '{url}'\n")
+    assert effective_database_url(cfg, {}, tmp_path) == url
+
+
+def test_relative_sqlite_resolves_against_the_config_files_dir(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    path = tmp_path / "conf" / "bot.yaml"
+    path.write_text("bot: {}\n", encoding="utf-8")
+    cfg = load_config(path)
+    assert cfg.config_dir == tmp_path / "conf"
+    assert effective_database_url(cfg, {}) == (
+        f"sqlite+aiosqlite:///{tmp_path / 'conf' / 'data' / 'qunbot.db'}"
+    )
+
+
+# --------------------------------------------------------------------------
+# Policy resolution
+# --------------------------------------------------------------------------
+
+POLICY_YAML = """\
+owners: [wxid_owner]
+admins: [wxid_admin]
+tiers:
+  member:
+    welcome:
+      window_seconds: 15
+      rules: [规则甲, 规则乙]
+groups:
+  1@chatroom:
+    name: 会员一群
+    tier: member
+    admins: [wxid_local]
+    welcome:
+      max_mentions: 3
+      name_card_format: 城市-昵称-月龄
+  2@chatroom:
+    tier: super
+  3@chatroom:
+    managed: false
+"""
+
+
+def test_group_override_wins_field_by_field() -> None:
+    cfg = cfg_of(POLICY_YAML)
+    policy = resolve_policy(cfg, "1@chatroom")
+    assert policy is not None
+    w = policy.welcome
+    assert w.max_mentions == 3  # group override
+    assert w.name_card_format == "城市-昵称-月龄"  # group override
+    assert w.window_seconds == 15  # tier from the file
+    assert w.rules == ("规则甲", "规则乙")  # tier from the file
+    assert w.template == cfg.tiers.member.welcome.template  # built-in member default
+    assert policy.tier is Tier.MEMBER and policy.name == "会员一群"
+    assert policy.listed and policy.command_prefix == "#" and policy.bot_name == "群管家"
+    text = render(policy.welcome.template, policy)
+    assert "1. 规则甲\n2. 规则乙" in text and "城市-昵称-月龄" in text
+    assert "城市-昵称-月龄" in render(policy.welcome.reminder_template, policy)
+
+
+def test_super_group_gets_super_defaults() -> None:
+    cfg = cfg_of(POLICY_YAML)
+    policy = resolve_policy(cfg, "2@chatroom")
+    assert policy is not None
+    assert policy.welcome == cfg.tiers.super.welcome
+    assert policy.name == "2@chatroom"
+
+
+def test_admins_include_owners() -> None:
+    cfg = cfg_of(POLICY_YAML)
+    one = resolve_policy(cfg, "1@chatroom")
+    two = resolve_policy(cfg, "2@chatroom")
+    assert one is not None and two is not None
+    assert one.admins == {"wxid_owner", "wxid_admin", "wxid_local"}
+    assert two.admins == {"wxid_owner", "wxid_admin"}
+    assert is_admin(one, "wxid_owner") and is_admin(one, "wxid_local")
+    assert not is_admin(two, "wxid_local") and not is_admin(one, "wxid_other")
+    assert is_owner(one, "wxid_owner") and not is_owner(one, "wxid_admin")
+
+
+def test_unmanaged_and_unknown_rooms() -> None:
+    cfg = cfg_of(POLICY_YAML)
+    assert resolve_policy(cfg, "3@chatroom") is None
+    assert resolve_policy(cfg, "3@chatroom", Tier.MEMBER) is None  # explicitly unmanaged
+    assert resolve_policy(cfg, "9@chatroom") is None
+    invited = resolve_policy(cfg, "9@chatroom", default_tier="member", name="新群")
+    assert invited is not None
+    assert invited.tier is Tier.MEMBER and not invited.listed and invited.name == "新群"
+    assert invited.welcome == cfg.tiers.member.welcome
+    assert set(resolve_all(cfg)) == {"1@chatroom", "2@chatroom"}
+
+
+def test_policy_is_frozen() -> None:
+    cfg = cfg_of(POLICY_YAML)
+    policy = resolve_policy(cfg, "1@chatroom")
+    assert policy is not None
+    with pytest.raises(AttributeError):
+        policy.tier = Tier.SUPER  # type: ignore[misc]
+    with pytest.raises(ValueError, match="frozen"):
+        policy.welcome.max_mentions = 5
+    with pytest.raises(ValueError, match="frozen"):
+        cfg.bot.name = "x"
+
+
+# --------------------------------------------------------------------------
+# Schema
+# --------------------------------------------------------------------------
+
+
+def test_schema_export() -> None:
+    schema = config_json_schema()
+    dumped = json.loads(json.dumps(schema))
+    props = dumped["properties"]
+    for section in (
+        "bot",
+        "transport",
+        "database",
+        "owners",
+        "admins",
+        "tiers",
+        "groups",
+        "commands",
+        "activity",
+        "sandbox",
+    ):
+        assert section in props
+    assert dumped["additionalProperties"] is False
+    assert "WelcomePolicy" in dumped["$defs"]
+    assert dumped["$defs"]["WelcomePolicy"]["additionalProperties"] is False
+
+
+def test_wrong_container_types_are_explained() -> None:
+    issue = one_issue("owners: wxid_a\n")
+    assert (issue.line, issue.column, issue.field) == (1, 9, "owners")
+    assert "list" in issue.message
+    issue = one_issue("bot: {}\ngroups: [1@chatroom]\n")
+    assert (issue.line, issue.column, issue.field) == (2, 9, "groups")
+    assert "mapping" in issue.message
