@@ -1,0 +1,119 @@
+"""Engines, sessions and schema migrations.
+
+``create_engine`` gives an async engine for SQLite (aiosqlite) or PostgreSQL
+(asyncpg); ``upgrade`` brings its schema to the newest Alembic revision.
+Alembic is configured here in code; the scripts are found inside the installed
+package (``storage/migrations``), so no ``alembic.ini`` is needed at run time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.pool import StaticPool
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+SQLITE_PRAGMAS = (
+    ("journal_mode", "WAL"),
+    ("foreign_keys", "ON"),
+    ("synchronous", "NORMAL"),
+    ("busy_timeout", "5000"),
+)
+
+
+def _is_memory(database: str | None) -> bool:
+    return not database or database == ":memory:" or "mode=memory" in database
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for name, value in SQLITE_PRAGMAS:
+            cursor.execute(f"PRAGMA {name}={value}")
+    finally:
+        cursor.close()
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine for ``url`` (``sqlite+aiosqlite://…`` or ``postgresql+asyncpg://…``).
+
+    SQLite: the file's directory is created, and every connection gets WAL,
+    foreign keys, ``synchronous=NORMAL`` and a 5 s busy timeout; an in-memory
+    database uses one shared connection (``StaticPool``), since each aiosqlite
+    connection would otherwise see its own empty database.  ``kwargs`` go to
+    :func:`sqlalchemy.ext.asyncio.create_async_engine`.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.get_driver_name() != "aiosqlite":
+            raise ValueError(
+                f"SQLite needs the aiosqlite driver: sqlite+aiosqlite://…, not {url!r}"
+            )
+        database = parsed.database
+        if _is_memory(database):
+            kwargs.setdefault("poolclass", StaticPool)
+            connect_args = dict(kwargs.pop("connect_args", {}))
+            connect_args.setdefault("check_same_thread", False)
+            kwargs["connect_args"] = connect_args
+        elif database and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = _create_async_engine(parsed, **kwargs)
+        event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        kwargs.setdefault("pool_pre_ping", True)
+        return _create_async_engine(parsed, **kwargs)
+    raise ValueError(
+        f"unsupported database URL {parsed.render_as_string()!r}: use SQLite or PostgreSQL"
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose objects stay readable after commit."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic config pointing at the packaged migration scripts."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str | None:
+    """The newest revision the packaged scripts define."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Apply the migrations up to ``revision`` in one transaction."""
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade, revision)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at, or None if it was never migrated."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(_current)

@@ -1,0 +1,162 @@
+"""The ORM models: the schema of record.
+
+``migrations/versions`` must produce exactly this schema (a test compares
+them).  Every ``datetime`` column is a :class:`~storage.types.UTCDateTime`
+through the type annotation map.  There are no foreign keys on purpose: events
+arrive out of order on real puppets (a message before its room or sender is
+known), and a batch of activity must never be lost to an ordering accident.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from storage.types import (
+    ACTIVITY_KINDS,
+    AUDIT_STATUSES,
+    BOT_ROLES,
+    CONNECTION_EVENTS,
+    GROUP_TIERS,
+    MEMBER_ROLES,
+    UTCDateTime,
+)
+
+# Constraint names are part of the schema the migrations must reproduce.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = String(128)  # WeChat account / room / message ids are short ASCII
+# 64-bit ids on PostgreSQL; SQLite's rowid alias must be spelled INTEGER.
+BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime}
+
+
+class Group(Base):
+    __tablename__ = "groups"
+    __table_args__ = (
+        CheckConstraint(_in("tier", GROUP_TIERS), name="tier"),
+        CheckConstraint(_in("bot_role", BOT_ROLES), name="bot_role"),
+    )
+
+    room_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    topic: Mapped[str] = mapped_column(Text)
+    tier: Mapped[str] = mapped_column(String(16))
+    bot_role: Mapped[str] = mapped_column(String(16))
+    joined_at: Mapped[datetime]
+    left_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    contact_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class Membership(Base):
+    """One row per (room, contact), kept across leaves and rejoins."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        CheckConstraint(_in("role", MEMBER_ROLES), name="role"),
+        Index("ix_memberships_contact_id", "contact_id"),
+        # due_for_reminder: unreminded rows, oldest joins first.
+        Index("ix_memberships_reminded_at_joined_at", "reminded_at", "joined_at"),
+    )
+
+    room_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    contact_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    joined_at: Mapped[datetime]
+    inviter_id: Mapped[str | None] = mapped_column(ID)
+    left_at: Mapped[datetime | None]
+    remover_id: Mapped[str | None] = mapped_column(ID)
+    role: Mapped[str] = mapped_column(String(16))
+    welcomed_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    join_count: Mapped[int] = mapped_column(Integer)
+
+
+class ActivityEvent(Base):
+    """Append-only log; the hot path.  Keep its indexes few."""
+
+    __tablename__ = "activity_events"
+    __table_args__ = (
+        CheckConstraint(_in("kind", ACTIVITY_KINDS), name="kind"),
+        Index("ix_activity_events_room_id_at", "room_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    room_id: Mapped[str] = mapped_column(ID)
+    contact_id: Mapped[str] = mapped_column(ID)
+    kind: Mapped[str] = mapped_column(String(16))
+    message_kind: Mapped[str | None] = mapped_column(String(32))
+    message_id: Mapped[str | None] = mapped_column(ID)
+    text: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+class MemberStats(Base):
+    """Per-member rollup of activity_events, kept by record_activity."""
+
+    __tablename__ = "member_stats"
+
+    room_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    contact_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    first_seen_at: Mapped[datetime]
+    last_spoke_at: Mapped[datetime | None]
+    message_count: Mapped[int] = mapped_column(Integer)
+    last_active_at: Mapped[datetime]
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        CheckConstraint(_in("status", AUDIT_STATUSES), name="status"),
+        Index("ix_audit_log_key", "key"),
+        Index("ix_audit_log_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(64))
+    room_id: Mapped[str | None] = mapped_column(ID)
+    target_id: Mapped[str | None] = mapped_column(ID)
+    key: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text)  # JSON
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ConnectionLog(Base):
+    __tablename__ = "connection_log"
+    __table_args__ = (
+        CheckConstraint(_in("event", CONNECTION_EVENTS), name="event"),
+        Index("ix_connection_log_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    event: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[str] = mapped_column(ID)
+    detail: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,685 @@
+"""The repository: every read and write the bot makes, one transaction each.
+
+Methods take and return plain values (:mod:`storage.types`), never ORM objects.
+Enumerated strings (tier, roles, statuses) are checked at run time: a value
+outside the ``Literal`` types of :mod:`storage.types` raises ValueError.
+SQL stays portable between SQLite and PostgreSQL; upserts go through the
+dialect's ``INSERT … ON CONFLICT``.  Times must be aware (they are stored as
+UTC); a naive one is refused with ValueError before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.models import (
+    ActivityEvent,
+    AuditLog,
+    ConnectionLog,
+    Contact,
+    Group,
+    Membership,
+    MemberStats,
+)
+from storage.types import (
+    AUDIT_STATUSES,
+    BOT_ROLES,
+    CONNECTION_EVENTS,
+    GROUP_TIERS,
+    MEMBER_ROLES,
+    ActivityKind,
+    ActivityRecord,
+    ActivityRow,
+    AuditEntry,
+    AuditStatus,
+    BotRole,
+    GroupState,
+    GroupTier,
+    MemberRole,
+    MembershipState,
+    MemberStatsState,
+    clean_text,
+    require_aware,
+)
+
+DEFAULT_MAX_TEXT_LENGTH = 2000
+NAME_MAX_LENGTH = 256  # contact names and group topics
+REASON_MAX_LENGTH = 2000
+DETAIL_MAX_LENGTH = 20000
+
+_EVENTS = cast(Table, ActivityEvent.__table__)
+_STATS = cast(Table, MemberStats.__table__)
+_CONTACTS = cast(Table, Contact.__table__)
+_GROUPS = cast(Table, Group.__table__)
+_MEMBERSHIPS = cast(Table, Membership.__table__)
+
+
+def _check(value: str, allowed: tuple[str, ...], what: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"{what} {value!r} is not one of {allowed}")
+
+
+def _insert(session: AsyncSession, table: Table) -> sqlite.Insert | postgresql.Insert:
+    """``INSERT`` with ``ON CONFLICT`` support for the session's dialect."""
+    name = session.get_bind().dialect.name
+    if name == "sqlite":
+        return sqlite.insert(table)
+    if name == "postgresql":
+        return postgresql.insert(table)
+    raise NotImplementedError(f"no upsert for database dialect {name!r}")
+
+
+def _later(new: Any, old: Any) -> Any:
+    """SQL for the later of two nullable times (portable: no GREATEST / max())."""
+    return case((old.is_(None), new), (new > old, new), else_=old)
+
+
+def _earlier(new: Any, old: Any) -> Any:
+    return case((old.is_(None), new), (new < old, new), else_=old)
+
+
+@dataclass(slots=True)
+class _Rollup:
+    first_seen_at: datetime
+    last_active_at: datetime
+    last_spoke_at: datetime | None
+    message_count: int
+
+
+def _group_state(row: Group) -> GroupState:
+    return GroupState(
+        room_id=row.room_id,
+        topic=row.topic,
+        tier=cast(GroupTier, row.tier),
+        bot_role=cast(BotRole, row.bot_role),
+        joined_at=row.joined_at,
+        left_at=row.left_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _membership_state(row: Membership, *, changed: bool = True) -> MembershipState:
+    return MembershipState(
+        room_id=row.room_id,
+        contact_id=row.contact_id,
+        joined_at=row.joined_at,
+        inviter_id=row.inviter_id,
+        left_at=row.left_at,
+        remover_id=row.remover_id,
+        role=cast(MemberRole, row.role),
+        welcomed_at=row.welcomed_at,
+        reminded_at=row.reminded_at,
+        join_count=row.join_count,
+        changed=changed,
+    )
+
+
+def _audit_entry(row: AuditLog) -> AuditEntry:
+    try:
+        detail = json.loads(row.detail) if row.detail else {}
+    except ValueError:
+        detail = {"raw": row.detail}
+    if not isinstance(detail, dict):
+        detail = {"value": detail}
+    return AuditEntry(
+        id=row.id,
+        at=row.at,
+        action=row.action,
+        kind=row.kind,
+        room_id=row.room_id,
+        target_id=row.target_id,
+        key=row.key,
+        status=cast(AuditStatus, row.status),
+        reason=row.reason,
+        detail=detail,
+        error=row.error,
+    )
+
+
+class Repository:
+    """Async data access for the bot; safe to share (one session per call)."""
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        *,
+        max_text_length: int = DEFAULT_MAX_TEXT_LENGTH,
+    ) -> None:
+        if max_text_length < 1:
+            raise ValueError("max_text_length must be positive")
+        self._sessions = session_factory
+        self.max_text_length = max_text_length
+
+    # -- activity (the hot path) -------------------------------------------
+
+    async def record_activity(self, rows: Sequence[ActivityRow]) -> int:
+        """Append a batch of activity and roll it into member_stats, atomically.
+
+        Returns the number of events written.  Texts are cut to
+        ``max_text_length`` characters and made storable (see ``clean_text``).
+        """
+        if not rows:
+            return 0
+        limit = self.max_text_length
+        events: list[dict[str, Any]] = []
+        rollups: dict[tuple[str, str], _Rollup] = {}
+        for r in rows:
+            at = r.at  # ActivityRow refused naive times already
+            text = None if r.text is None else clean_text(r.text, limit)
+            events.append(
+                {
+                    "room_id": r.room_id,
+                    "contact_id": r.contact_id,
+                    "kind": r.kind,
+                    # Informational: cut rather than fail a batch on PostgreSQL.
+                    "message_kind": r.message_kind and r.message_kind[:32],
+                    "message_id": r.message_id and r.message_id[:128],
+                    "text": text,
+                    "at": at,
+                }
+            )
+            spoke = at if r.kind == "message" else None
+            key = (r.room_id, r.contact_id)
+            roll = rollups.get(key)
+            if roll is None:
+                rollups[key] = _Rollup(at, at, spoke, 1 if spoke is not None else 0)
+                continue
+            if at < roll.first_seen_at:
+                roll.first_seen_at = at
+            if at > roll.last_active_at:
+                roll.last_active_at = at
+            if spoke is not None:
+                roll.message_count += 1
+                if roll.last_spoke_at is None or spoke > roll.last_spoke_at:
+                    roll.last_spoke_at = spoke
+        stats = [
+            {
+                "room_id": room_id,
+                "contact_id": contact_id,
+                "first_seen_at": roll.first_seen_at,
+                "last_spoke_at": roll.last_spoke_at,
+                "message_count": roll.message_count,
+                "last_active_at": roll.last_active_at,
+            }
+            for (room_id, contact_id), roll in rollups.items()
+        ]
+        async with self._sessions.begin() as session:
+            await session.execute(_EVENTS.insert(), events)
+            ins = _insert(session, _STATS)
+            new, old = ins.excluded, _STATS.c
+            upsert = ins.on_conflict_do_update(
+                index_elements=[old.room_id, old.contact_id],
+                set_={
+                    "first_seen_at": _earlier(new.first_seen_at, old.first_seen_at),
+                    "last_spoke_at": _later(new.last_spoke_at, old.last_spoke_at),
+                    "message_count": old.message_count + new.message_count,
+                    "last_active_at": _later(new.last_active_at, old.last_active_at),
+                },
+            )
+            await session.execute(upsert, stats)
+        return len(events)
+
+    async def member_stats(self, room_id: str, contact_id: str) -> MemberStatsState | None:
+        async with self._sessions() as session:
+            row = await session.get(MemberStats, (room_id, contact_id))
+            if row is None:
+                return None
+            return MemberStatsState(
+                room_id=row.room_id,
+                contact_id=row.contact_id,
+                first_seen_at=row.first_seen_at,
+                last_spoke_at=row.last_spoke_at,
+                message_count=row.message_count,
+                last_active_at=row.last_active_at,
+            )
+
+    async def count_activity(self, room_id: str | None = None) -> int:
+        stmt = select(func.count()).select_from(_EVENTS)
+        if room_id is not None:
+            stmt = stmt.where(_EVENTS.c.room_id == room_id)
+        async with self._sessions() as session:
+            return int((await session.execute(stmt)).scalar_one())
+
+    async def recent_activity(
+        self, room_id: str | None = None, limit: int = 50
+    ) -> list[ActivityRecord]:
+        """The newest events first, of one room or of all."""
+        e = ActivityEvent
+        stmt = select(e).order_by(e.at.desc(), e.id.desc()).limit(limit)
+        if room_id is not None:
+            stmt = stmt.where(e.room_id == room_id)
+        async with self._sessions() as session:
+            return [
+                ActivityRecord(
+                    id=r.id,
+                    room_id=r.room_id,
+                    contact_id=r.contact_id,
+                    kind=cast(ActivityKind, r.kind),
+                    at=r.at,
+                    message_kind=r.message_kind,
+                    message_id=r.message_id,
+                    text=r.text,
+                )
+                for r in (await session.scalars(stmt)).all()
+            ]
+
+    # -- contacts and groups -------------------------------------------------
+
+    async def upsert_contacts(self, pairs: Iterable[tuple[str, str]], at: datetime) -> int:
+        """Insert or rename contacts; returns how many distinct ids were given."""
+        at = require_aware(at, "at")
+        names = {cid: clean_text(name, NAME_MAX_LENGTH) for cid, name in pairs}
+        if not names:
+            return 0
+        rows = [{"contact_id": c, "name": n, "updated_at": at} for c, n in names.items()]
+        async with self._sessions.begin() as session:
+            ins = _insert(session, _CONTACTS)
+            stmt = ins.on_conflict_do_update(
+                index_elements=[_CONTACTS.c.contact_id],
+                set_={"name": ins.excluded.name, "updated_at": ins.excluded.updated_at},
+                where=_CONTACTS.c.name != ins.excluded.name,
+            )
+            await session.execute(stmt, rows)
+        return len(rows)
+
+    async def contact_name(self, contact_id: str) -> str | None:
+        async with self._sessions() as session:
+            row = await session.get(Contact, contact_id)
+            return None if row is None else row.name
+
+    async def upsert_group(self, room_id: str, topic: str | None, tier: str, at: datetime) -> None:
+        """Record that the bot is in ``room_id``; a group it had left is rejoined.
+
+        ``topic=None`` means unknown: a known topic is kept, a new group gets "".
+        """
+        at = require_aware(at, "at")
+        _check(tier, GROUP_TIERS, "group tier")
+        clean_topic = "" if topic is None else clean_text(topic, NAME_MAX_LENGTH)
+        async with self._sessions.begin() as session:
+            ins = _insert(session, _GROUPS).values(
+                room_id=room_id,
+                topic=clean_topic,
+                tier=tier,
+                bot_role="unknown",
+                joined_at=at,
+                left_at=None,
+                updated_at=at,
+            )
+            old = _GROUPS.c
+            stmt = ins.on_conflict_do_update(
+                index_elements=[old.room_id],
+                set_={
+                    "topic": old.topic if topic is None else ins.excluded.topic,
+                    "tier": ins.excluded.tier,
+                    "joined_at": case(
+                        (old.left_at.is_not(None), ins.excluded.joined_at), else_=old.joined_at
+                    ),
+                    "left_at": None,
+                    "updated_at": ins.excluded.updated_at,
+                },
+            )
+            await session.execute(stmt)
+
+    async def set_bot_role(self, room_id: str, role: str, at: datetime | None = None) -> bool:
+        """Set the bot's own role in a group; False if the group is unknown."""
+        _check(role, BOT_ROLES, "bot role")
+        values: dict[str, Any] = {"bot_role": role}
+        if at is not None:
+            values["updated_at"] = require_aware(at, "at")
+        stmt = update(Group).where(Group.room_id == room_id).values(**values)
+        async with self._sessions.begin() as session:
+            result = await session.execute(stmt)
+            return bool(getattr(result, "rowcount", 0))
+
+    async def mark_group_left(self, room_id: str, at: datetime) -> bool:
+        """The bot left or was removed; False if it was not in the group."""
+        at = require_aware(at, "at")
+        stmt = (
+            update(Group)
+            .where(Group.room_id == room_id, Group.left_at.is_(None))
+            .values(left_at=at, updated_at=at)
+        )
+        async with self._sessions.begin() as session:
+            result = await session.execute(stmt)
+            return bool(getattr(result, "rowcount", 0))
+
+    async def get_group(self, room_id: str) -> GroupState | None:
+        async with self._sessions() as session:
+            row = await session.get(Group, room_id)
+            return None if row is None else _group_state(row)
+
+    async def active_groups(self) -> list[GroupState]:
+        """Groups the bot is in, by room id."""
+        stmt = select(Group).where(Group.left_at.is_(None)).order_by(Group.room_id)
+        async with self._sessions() as session:
+            return [_group_state(g) for g in (await session.scalars(stmt)).all()]
+
+    # -- memberships ---------------------------------------------------------
+
+    async def record_join(
+        self, room_id: str, contact_id: str, at: datetime, inviter_id: str | None = None
+    ) -> MembershipState:
+        """A member joined.  Returns the membership after the join.
+
+        A first join creates the row (``join_count`` 1).  A rejoin after a
+        leave starts a new stay: ``joined_at`` and ``inviter_id`` are replaced,
+        leave / welcome / reminder marks cleared, ``join_count`` incremented.
+        A join for a member already present (duplicate event, or an event and a
+        member-list reconcile both seeing it) changes nothing except filling in
+        a missing inviter, and comes back with ``changed=False``.
+        """
+        at = require_aware(at, "at")
+        async with self._sessions.begin() as session:
+            # Write first: on SQLite this takes the write lock up front, so a
+            # concurrent writer cannot make the later UPDATE fail with BUSY.
+            ins = (
+                _insert(session, _MEMBERSHIPS)
+                .values(
+                    room_id=room_id,
+                    contact_id=contact_id,
+                    joined_at=at,
+                    inviter_id=inviter_id,
+                    left_at=None,
+                    remover_id=None,
+                    role="member",
+                    welcomed_at=None,
+                    reminded_at=None,
+                    join_count=1,
+                )
+                .on_conflict_do_nothing(index_elements=["room_id", "contact_id"])
+            )
+            inserted = bool(getattr(await session.execute(ins), "rowcount", 0))
+            stmt = select(Membership).where(
+                Membership.room_id == room_id, Membership.contact_id == contact_id
+            )
+            row = (await session.scalars(stmt.with_for_update())).one()
+            if inserted:
+                return _membership_state(row)
+            if row.left_at is None:
+                if row.inviter_id is None and inviter_id is not None:
+                    row.inviter_id = inviter_id
+                    await session.flush()
+                return _membership_state(row, changed=False)
+            row.joined_at = at
+            row.inviter_id = inviter_id
+            row.left_at = None
+            row.remover_id = None
+            row.welcomed_at = None
+            row.reminded_at = None
+            row.join_count += 1
+            await session.flush()
+            return _membership_state(row)
+
+    async def record_leave(
+        self, room_id: str, contact_id: str, at: datetime, remover_id: str | None = None
+    ) -> bool:
+        """A member left (or was removed).  False if they were not known present."""
+        at = require_aware(at, "at")
+        stmt = (
+            update(Membership)
+            .where(
+                Membership.room_id == room_id,
+                Membership.contact_id == contact_id,
+                Membership.left_at.is_(None),
+            )
+            .values(left_at=at, remover_id=remover_id)
+        )
+        async with self._sessions.begin() as session:
+            result = await session.execute(stmt)
+            return bool(getattr(result, "rowcount", 0))
+
+    async def set_member_role(self, room_id: str, contact_id: str, role: str) -> bool:
+        _check(role, MEMBER_ROLES, "member role")
+        stmt = (
+            update(Membership)
+            .where(Membership.room_id == room_id, Membership.contact_id == contact_id)
+            .values(role=role)
+        )
+        async with self._sessions.begin() as session:
+            result = await session.execute(stmt)
+            return bool(getattr(result, "rowcount", 0))
+
+    async def current_members(self, room_id: str) -> set[str]:
+        stmt = select(Membership.contact_id).where(
+            Membership.room_id == room_id, Membership.left_at.is_(None)
+        )
+        async with self._sessions() as session:
+            return set((await session.scalars(stmt)).all())
+
+    async def get_membership(self, room_id: str, contact_id: str) -> MembershipState | None:
+        async with self._sessions() as session:
+            row = await session.get(Membership, (room_id, contact_id))
+            return None if row is None else _membership_state(row)
+
+    # -- welcome ritual ------------------------------------------------------
+
+    async def mark_welcomed(self, room_id: str, contact_ids: Iterable[str], at: datetime) -> int:
+        """Mark present members as welcomed (first welcome wins); returns rows changed."""
+        at = require_aware(at, "at")
+        ids = sorted(set(contact_ids))
+        if not ids:
+            return 0
+        stmt = (
+            update(Membership)
+            .where(
+                Membership.room_id == room_id,
+                Membership.contact_id.in_(ids),
+                Membership.left_at.is_(None),
+                Membership.welcomed_at.is_(None),
+            )
+            .values(welcomed_at=at)
+        )
+        async with self._sessions.begin() as session:
+            result = await session.execute(stmt)
+            return int(getattr(result, "rowcount", 0))
+
+    async def due_for_reminder(self, now: datetime, after: timedelta) -> list[tuple[str, str]]:
+        """(room, member) pairs to remind once to introduce themselves.
+
+        Present members of groups the bot is in, welcomed, not yet reminded,
+        who joined at least ``after`` ago and have not spoken since joining.
+        Reads memberships and member_stats only.
+        """
+        cutoff = require_aware(now, "now") - after
+        m, s = Membership, MemberStats
+        stmt = (
+            select(m.room_id, m.contact_id)
+            .outerjoin(s, and_(s.room_id == m.room_id, s.contact_id == m.contact_id))
+            .outerjoin(Group, Group.room_id == m.room_id)
+            .where(
+                m.reminded_at.is_(None),
+                m.joined_at <= cutoff,
+                m.left_at.is_(None),
+                m.welcomed_at.is_not(None),
+                Group.left_at.is_(None),
+                or_(s.last_spoke_at.is_(None), s.last_spoke_at < m.joined_at),
+            )
+            .order_by(m.joined_at, m.room_id, m.contact_id)
+        )
+        async with self._sessions() as session:
+            return [(r, c) for r, c in (await session.execute(stmt)).all()]
+
+    async def mark_reminded(self, room_id: str, contact_id: str, at: datetime) -> bool:
+        """False if already reminded, gone, or unknown (so a reminder goes out once)."""
+        at = require_aware(at, "at")
+        stmt = (
+            update(Membership)
+            .where(
+                Membership.room_id == room_id,
+                Membership.contact_id == contact_id,
+                Membership.left_at.is_(None),
+                Membership.reminded_at.is_(None),
+            )
+            .values(reminded_at=at)
+        )
+        async with self._sessions.begin() as session:
+            result = await session.execute(stmt)
+            return bool(getattr(result, "rowcount", 0))
+
+    # -- lurkers -------------------------------------------------------------
+
+    async def lurkers(
+        self, room_id: str, silent_since: datetime, *, include_admins: bool = False
+    ) -> list[str]:
+        """Present members who have not spoken since ``silent_since``.
+
+        Members who joined at or after ``silent_since`` are newcomers, still in
+        their grace period, and never listed; nor are admins / the owner unless
+        ``include_admins``.  Longest silent first (never spoke before anyone).
+        Reads memberships and member_stats only.
+        """
+        since = require_aware(silent_since, "silent_since")
+        m, s = Membership, MemberStats
+        stmt = (
+            select(m.contact_id)
+            .outerjoin(s, and_(s.room_id == m.room_id, s.contact_id == m.contact_id))
+            .where(
+                m.room_id == room_id,
+                m.left_at.is_(None),
+                m.joined_at < since,
+                or_(s.last_spoke_at.is_(None), s.last_spoke_at < since),
+            )
+            .order_by(case((s.last_spoke_at.is_(None), 0), else_=1), s.last_spoke_at, m.contact_id)
+        )
+        if not include_admins:
+            stmt = stmt.where(m.role == "member")
+        async with self._sessions() as session:
+            return list((await session.scalars(stmt)).all())
+
+    # -- audit and connection logs -------------------------------------------
+
+    async def write_audit(
+        self,
+        *,
+        at: datetime,
+        action: str,
+        kind: str,
+        status: str,
+        room_id: str | None = None,
+        target_id: str | None = None,
+        key: str | None = None,
+        reason: str = "",
+        detail: Mapping[str, Any] | None = None,
+        error: str | None = None,
+    ) -> int:
+        """Append an audit row; returns its id."""
+        _check(status, AUDIT_STATUSES, "audit status")
+        row = AuditLog(
+            at=require_aware(at, "at"),
+            action=action,
+            kind=kind,
+            room_id=room_id,
+            target_id=target_id,
+            key=key or None,
+            status=status,
+            reason=clean_text(reason, REASON_MAX_LENGTH),
+            detail=clean_text(
+                json.dumps(dict(detail or {}), ensure_ascii=False, sort_keys=True, default=str),
+                DETAIL_MAX_LENGTH,
+            ),
+            error=None if error is None else clean_text(error, REASON_MAX_LENGTH),
+        )
+        async with self._sessions.begin() as session:
+            session.add(row)
+            await session.flush()
+            return row.id
+
+    async def recent_audit(
+        self, limit: int = 50, *, room_id: str | None = None, key: str | None = None
+    ) -> list[AuditEntry]:
+        """Newest first; optionally only one room's or one idempotency key's rows."""
+        stmt = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)
+        if room_id is not None:
+            stmt = stmt.where(AuditLog.room_id == room_id)
+        if key is not None:
+            stmt = stmt.where(AuditLog.key == key)
+        async with self._sessions() as session:
+            return [_audit_entry(r) for r in (await session.scalars(stmt)).all()]
+
+    async def log_connection(
+        self, event: str, account_id: str, at: datetime, detail: str = ""
+    ) -> None:
+        _check(event, CONNECTION_EVENTS, "connection event")
+        row = ConnectionLog(
+            at=require_aware(at, "at"),
+            event=event,
+            account_id=account_id,
+            detail=clean_text(detail, REASON_MAX_LENGTH),
+        )
+        async with self._sessions.begin() as session:
+            session.add(row)
+
+    # -- reporting -----------------------------------------------------------
+
+    async def status_report(self, recent: int = 10) -> dict[str, Any]:
+        """A JSON-ready summary of what the bot has stored (for ``qunbot status``)."""
+        m = Membership
+        present = select(m.room_id, func.count()).where(m.left_at.is_(None)).group_by(m.room_id)
+        async with self._sessions() as session:
+            groups = (await session.scalars(select(Group).order_by(Group.room_id))).all()
+            members = {r: int(n) for r, n in (await session.execute(present)).all()}
+            events = int(
+                (await session.execute(select(func.count()).select_from(_EVENTS))).scalar_one()
+            )
+            messages = (await session.execute(select(func.sum(MemberStats.message_count)))).scalar()
+            by_status = (
+                await session.execute(
+                    select(AuditLog.status, func.count()).group_by(AuditLog.status)
+                )
+            ).all()
+            last_conn = (
+                await session.scalars(
+                    select(ConnectionLog).order_by(ConnectionLog.id.desc()).limit(1)
+                )
+            ).first()
+        audit = await self.recent_audit(recent)
+        return {
+            "groups": [
+                {
+                    "room_id": g.room_id,
+                    "topic": g.topic,
+                    "tier": g.tier,
+                    "bot_role": g.bot_role,
+                    "present": g.left_at is None,
+                    "members": members.get(g.room_id, 0),
+                    "joined_at": g.joined_at.isoformat(),
+                    "left_at": None if g.left_at is None else g.left_at.isoformat(),
+                }
+                for g in groups
+            ],
+            "totals": {
+                "groups_active": sum(1 for g in groups if g.left_at is None),
+                "members_present": sum(members.values()),
+                "activity_events": events,
+                "messages": int(messages or 0),
+            },
+            "audit_by_status": {status: int(n) for status, n in by_status},
+            "recent_audit": [
+                {
+                    "at": a.at.isoformat(),
+                    "action": a.action,
+                    "status": a.status,
+                    "room_id": a.room_id,
+                    "target_id": a.target_id,
+                    "reason": a.reason,
+                    "error": a.error,
+                }
+                for a in audit
+            ],
+            "last_connection": None
+            if last_conn is None
+            else {
+                "event": last_conn.event,
+                "account_id": last_conn.account_id,
+                "at": last_conn.at.isoformat(),
+                "detail": last_conn.detail,
+            },
+        }
