@@ -28,7 +28,7 @@ def _patch_puppet_options_hash() -> None:
     from wechaty_puppet.schemas.puppet import PuppetOptions
 
     if PuppetOptions.__hash__ is None:
-        PuppetOptions.__hash__ = object.__hash__  # type: ignore[assignment]
+        PuppetOptions.__hash__ = object.__hash__
 
 
 def _patch_pyee() -> None:
@@ -62,11 +62,11 @@ def _patch_urllib3_get_host() -> None:
 def _patch_telnetlib() -> None:
     # python-wechaty #419: Python 3.13 removed ``telnetlib``; the SDK imports
     # ``Telnet`` only to probe ports, which the project never asks it to do.
-    if "telnetlib" in sys.modules:
+    if sys.modules.get("telnetlib") is not None:
         return
     try:
         importlib.import_module("telnetlib")
-    except ModuleNotFoundError:
+    except ImportError:
         stub = types.ModuleType("telnetlib")
 
         class Telnet:  # pragma: no cover - only reached if the SDK probes

@@ -118,6 +118,17 @@ class BotJoinedRoomEvent:
     member_ids: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True, slots=True)
+class RoomSnapshotEvent:
+    """Who is in a room right now, as the puppet lists it (at login, on reconcile)."""
+
+    room_id: str
+    member_ids: tuple[str, ...]
+    at: datetime
+    topic: str = ""
+    member_names: tuple[str, ...] = ()
+
+
 Event = (
     MessageEvent
     | JoinEvent
@@ -127,6 +138,7 @@ Event = (
     | LoginEvent
     | LogoutEvent
     | BotJoinedRoomEvent
+    | RoomSnapshotEvent
 )
 
 

@@ -1,0 +1,441 @@
+"""The Wechaty boundary: SDK events in, project events out; actions executed.
+
+``WechatyTransport`` drives the real Wechaty SDK over any ``wechaty_puppet``
+puppet: the in-process :class:`~bot.transport.sandbox_puppet.SandboxPuppet`
+or the gRPC :class:`~bot.transport.service.ServicePuppet`.
+
+Why it listens to the raw puppet events instead of ``Wechaty.start()``'s
+event bridge (see shared/wechaty-notes.md):
+
+* the bridge builds an inviter ``Contact`` even when the puppet sent none,
+  and the join is lost (defect 2): here the inviter is optional;
+* the bridge starts the plugin manager on login, which waits for port 5000
+  (defect 9): here it is never started;
+* ``Wechaty.start()`` swallows exceptions with ``print(e)`` and restarts
+  itself after 60 s with a broken scheduler (defect 6);
+* pyee runs each async listener as its own task, so two messages of one room
+  can finish loading out of order.  Here a synchronous listener records each
+  event in arrival order; conversions run concurrently but are delivered in
+  that order;
+* exceptions in listeners are logged as "internal error" without traceback
+  (defect 11): every conversion here is wrapped and logged with its traceback.
+
+It still uses the SDK for everything else: ``Message``/``Room``/``Contact``/
+``RoomInvitation``/``Friendship`` objects, their caches, ``room.say`` with
+@mentions, ``room.delete``, and so on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from bot import compat
+from bot.actions import (
+    AcceptFriendship,
+    AcceptRoomInvitation,
+    Action,
+    RemoveMember,
+    Say,
+    SendLink,
+    SetAnnouncement,
+    SetTopic,
+)
+from bot.clock import Clock
+from bot.events import (
+    Attachment,
+    BotJoinedRoomEvent,
+    Event,
+    FriendshipEvent,
+    JoinEvent,
+    LeaveEvent,
+    LoginEvent,
+    LogoutEvent,
+    MessageEvent,
+    MessageKind,
+    RoomInviteEvent,
+    RoomSnapshotEvent,
+)
+from bot.transport.base import ActionFailed, Sink
+from bot.transport.timeutil import puppet_time
+
+log = logging.getLogger(__name__)
+
+_KINDS = {
+    "MESSAGE_TYPE_TEXT": MessageKind.TEXT,
+    "MESSAGE_TYPE_IMAGE": MessageKind.IMAGE,
+    "MESSAGE_TYPE_URL": MessageKind.LINK,
+    "MESSAGE_TYPE_MINI_PROGRAM": MessageKind.MINI_PROGRAM,
+    "MESSAGE_TYPE_CONTACT": MessageKind.CONTACT_CARD,
+    "MESSAGE_TYPE_ATTACHMENT": MessageKind.FILE,
+    "MESSAGE_TYPE_AUDIO": MessageKind.AUDIO,
+    "MESSAGE_TYPE_VIDEO": MessageKind.VIDEO,
+    "MESSAGE_TYPE_EMOTICON": MessageKind.EMOTICON,
+    "MESSAGE_TYPE_LOCATION": MessageKind.LOCATION,
+    "MESSAGE_TYPE_CHAT_HISTORY": MessageKind.CHAT_HISTORY,
+    "MESSAGE_TYPE_TRANSFER": MessageKind.TRANSFER,
+    "MESSAGE_TYPE_RED_ENVELOPE": MessageKind.RED_ENVELOPE,
+    "MESSAGE_TYPE_RECALLED": MessageKind.RECALLED,
+}
+
+# Raw puppet events we convert; the rest are only logged / fed to a watchdog.
+_CONVERTED = ("message", "room-join", "room-leave", "room-invite", "friendship", "login", "logout")
+_OBSERVED = ("error", "heartbeat", "dong", "ready", "scan", "room-topic")
+
+
+def free_port() -> int:
+    """A free loopback port, so the SDK's plugin manager never claims 5000."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def message_kind(sdk_type: Any) -> MessageKind:
+    """Map the SDK's ``MessageType`` (by name, never by number) to ours."""
+    return _KINDS.get(getattr(sdk_type, "name", ""), MessageKind.OTHER)
+
+
+class WechatyTransport:
+    """The only place that calls the Wechaty SDK."""
+
+    def __init__(self, puppet: Any, *, clock: Clock, name: str = "qunbot") -> None:
+        self._puppet = puppet
+        self._clock = clock
+        self._name = name
+        self._bot: Any = None
+        self._sink: Sink | None = None
+        self._order: asyncio.Queue[asyncio.Task[list[Event]] | None] = asyncio.Queue()
+        self._deliverer: asyncio.Task[None] | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self.logged_in = asyncio.Event()
+        self.stream_ended = asyncio.Event()
+        self.observers: list[Callable[[str, Any], None]] = []  # e.g. a watchdog
+        self.dropped = 0  # malformed events skipped
+        self._undelivered = 0
+        self._delivered = asyncio.Event()
+        self._delivered.set()
+
+    @property
+    def puppet(self) -> Any:
+        return self._puppet
+
+    @property
+    def self_id(self) -> str | None:
+        try:
+            return str(self._puppet.self_id()) or None
+        except Exception:
+            return None
+
+    async def start(self, sink: Sink) -> None:
+        wechaty = compat.load()
+        from wechaty_puppet import PuppetOptions
+
+        self._sink = sink
+        options = wechaty.WechatyOptions(
+            name=self._name,
+            puppet=self._puppet,
+            puppet_options=PuppetOptions(),  # never the shared class default (compat patch 1)
+            port=free_port(),
+        )
+        self._bot = wechaty.Wechaty(options)
+        await self._bot.init_puppet()  # binds Message/Room/Contact/... to this puppet
+        # The SDK caches Contact/Room objects in class-level pools shared by
+        # every Wechaty in the process, so a cached Room keeps calling the
+        # puppet of whichever bot loaded it first.  Each bound class gets its own.
+        for bound in ("Contact", "ContactSelf", "Room", "Tag"):
+            getattr(self._bot, bound)._pool = {}
+        for name in _CONVERTED + _OBSERVED:
+            self._puppet.on(name, partial(self._on_raw, name))
+        self._deliverer = asyncio.create_task(self._deliver(), name="wechaty-deliver")
+        self._runner = asyncio.create_task(self._run_puppet(), name="wechaty-puppet")
+
+    async def _run_puppet(self) -> None:
+        # A gRPC puppet's start() returns only when its event stream ends.
+        try:
+            await self._puppet.start()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the puppet stopped with an error")
+            self.stream_ended.set()
+            return
+        if getattr(self._puppet, "blocks_while_streaming", False):
+            log.warning("the puppet's event stream ended")
+            self.stream_ended.set()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._runner
+        with contextlib.suppress(Exception):
+            await self._puppet.stop()
+        if self._deliverer is not None:
+            self._order.put_nowait(None)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._deliverer
+        self._deliverer = self._runner = None
+
+    # ------------------------------------------------------------------ events
+
+    def _on_raw(self, name: str, payload: Any = None) -> None:
+        """Synchronous pyee listener: fixes the arrival order of events."""
+        for observer in self.observers:
+            try:
+                observer(name, payload)
+            except Exception:
+                log.exception("observer failed on %s", name)
+        if name not in _CONVERTED:
+            if name == "error":
+                log.warning("puppet error event: %s", getattr(payload, "data", payload))
+            return
+        if name == "login":
+            self.logged_in.set()
+        elif name == "logout":
+            self.logged_in.clear()
+        task = asyncio.ensure_future(self._convert(name, payload))
+        self._undelivered += 1
+        self._delivered.clear()
+        self._order.put_nowait(task)
+
+    async def _deliver(self) -> None:
+        while True:
+            task = await self._order.get()
+            if task is None:
+                return
+            try:
+                events = await task
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.dropped += 1
+                log.exception("skipped a malformed or unreadable puppet event")
+                events = []
+            assert self._sink is not None
+            for event in events:
+                try:
+                    self._sink(event)
+                except Exception:
+                    log.exception("the event sink failed on %s", type(event).__name__)
+            self._undelivered -= 1
+            if self._undelivered == 0:
+                self._delivered.set()
+
+    async def drain(self) -> None:
+        """Wait until every event received so far has been delivered."""
+        await self._delivered.wait()
+
+    async def _convert(self, name: str, p: Any) -> list[Event]:
+        now = self._clock.now()
+        if name == "message":
+            return await self._message(p.message_id)
+        if name == "room-join":
+            return await self._join(p, now)
+        if name == "room-leave":
+            removed = tuple(str(i) for i in (p.removed_ids or ()) if i)
+            if not p.room_id or not removed:
+                raise ValueError(f"room-leave without room or members: {p!r}")
+            at = puppet_time(p.timestamp, now)
+            return [LeaveEvent(str(p.room_id), removed, p.remover_id or None, at)]
+        if name == "room-invite":
+            return [await self._invitation(p.room_invitation_id, now)]
+        if name == "friendship":
+            return [await self._friendship(p.friendship_id, now)]
+        if name == "login":
+            contact = self._bot.ContactSelf.load(p.contact_id)
+            with contextlib.suppress(Exception):
+                await contact.ready()
+            return [LoginEvent(str(p.contact_id), now, _name_of(contact)), *await self.snapshots()]
+        if name == "logout":
+            return [LogoutEvent(str(p.contact_id), now, str(getattr(p, "data", "") or ""))]
+        raise ValueError(f"unexpected event {name}")
+
+    async def _message(self, message_id: str) -> list[Event]:
+        msg = self._bot.Message.load(message_id)
+        await msg.ready()
+        payload = msg.payload
+        if msg.is_self():
+            return []  # the bot hears its own messages; answering them would loop
+        kind = message_kind(payload.type)
+        talker = msg.talker()
+        attachment: Attachment | None = None
+        try:
+            if kind is MessageKind.LINK:
+                link = (await msg.to_url_link()).payload
+                attachment = Attachment(
+                    title=link.title or "", description=link.description or "", url=link.url or ""
+                )
+            elif kind is MessageKind.MINI_PROGRAM:
+                mp = (await msg.to_mini_program()).payload
+                attachment = Attachment(
+                    title=mp.title or "",
+                    description=mp.description or "",
+                    url=mp.pagePath or "",
+                    app_id=mp.appid or "",
+                )
+            elif kind is MessageKind.CONTACT_CARD:
+                card = await msg.to_contact()
+                attachment = Attachment(contact_id=card.contact_id, title=_name_of(card))
+        except Exception:
+            log.warning(
+                "could not read the %s attached to message %s", kind, message_id, exc_info=True
+            )
+        return [
+            MessageEvent(
+                message_id=str(message_id),
+                room_id=payload.room_id or None,
+                sender_id=str(payload.from_id),
+                sender_name=_name_of(talker),
+                kind=kind,
+                text=payload.text or "",
+                at=puppet_time(payload.timestamp, self._clock.now()),
+                mention_ids=tuple(payload.mention_ids or ()),
+                attachment=attachment,
+            )
+        ]
+
+    async def _join(self, p: Any, now: Any) -> list[Event]:
+        invited = tuple(str(i) for i in (p.invited_ids or ()) if i)
+        if not p.room_id or not invited:
+            raise ValueError(f"room-join without room or invitees: {p!r}")
+        room_id = str(p.room_id)
+        inviter = str(p.inviter_id) if p.inviter_id else None
+        at = puppet_time(p.timestamp, now)
+        me = self.self_id
+        events: list[Event] = []
+        if me and me in invited:
+            room = self._bot.Room.load(room_id)
+            topic = ""
+            members: tuple[str, ...] = ()
+            try:
+                await room.ready(force_sync=True)
+                topic = room.payload.topic or ""
+                members = tuple(await self._puppet.room_members(room_id))
+            except Exception:
+                log.warning("could not read room %s after joining it", room_id, exc_info=True)
+            events.append(BotJoinedRoomEvent(room_id, inviter, at, topic, members))
+            invited = tuple(i for i in invited if i != me)
+        if invited:
+            names = []
+            for contact_id in invited:
+                contact = self._bot.Contact.load(contact_id)
+                with contextlib.suppress(Exception):
+                    await contact.ready()
+                names.append(_name_of(contact))
+            events.append(JoinEvent(room_id, invited, inviter, at, tuple(names)))
+        return events
+
+    async def snapshots(self, room_ids: list[str] | None = None) -> list[Event]:
+        """Who is in each room now.  ``room.member_list()``, not the payload's
+        member ids, which go stale after joins (defect 8).  Member lists are
+        read at login only (and, rate-limited, by reconciliation): frequent
+        fetches are a risk-control trigger."""
+        events: list[Event] = []
+        for room_id in room_ids if room_ids is not None else await self._puppet.room_list():
+            try:
+                room = self._bot.Room.load(room_id)
+                await room.ready()
+                members = await room.member_list()
+                events.append(
+                    RoomSnapshotEvent(
+                        str(room_id),
+                        tuple(m.contact_id for m in members),
+                        self._clock.now(),
+                        room.payload.topic or "",
+                        tuple(_name_of(m) for m in members),
+                    )
+                )
+            except Exception:
+                log.warning("could not list the members of %s", room_id, exc_info=True)
+        return events
+
+    async def _invitation(self, invitation_id: str, now: Any) -> Event:
+        # ``RoomInvitation.load()`` builds the unbound base class ("puppet not
+        # set"); read the payload from the puppet, as the SDK object would.
+        p = await self._puppet.room_invitation_payload(invitation_id)
+        if not p.inviter_id:
+            raise ValueError(f"room invitation {invitation_id} has no inviter")
+        return RoomInviteEvent(
+            str(invitation_id), str(p.inviter_id), p.topic or "", now, int(p.member_count or 0)
+        )
+
+    async def _friendship(self, friendship_id: str, now: Any) -> Event:
+        friendship = self._bot.Friendship.load(friendship_id)
+        await friendship.ready()
+        contact = friendship.contact()
+        kind = getattr(friendship.type(), "name", "").replace("FRIENDSHIP_TYPE_", "").lower()
+        return FriendshipEvent(
+            str(friendship_id), str(contact.contact_id), friendship.hello() or "", now, kind
+        )
+
+    # ----------------------------------------------------------------- actions
+
+    async def execute(self, action: Action) -> str | None:
+        if self._bot is None:
+            raise ActionFailed("the transport is not started")
+        if isinstance(action, Say):
+            return await self._say(action)
+        if isinstance(action, SendLink):
+            from wechaty_puppet import UrlLinkPayload
+
+            # Not UrlLink.create(): it fetches the page over the network.
+            payload = UrlLinkPayload(
+                url=action.url,
+                title=action.title,
+                thumbnailUrl=action.thumbnail_url,
+                description=action.description,
+            )
+            return _id_of(await (await self._room(action.room)).say(self._bot.UrlLink(payload)))
+        if isinstance(action, RemoveMember):
+            room = await self._room(action.room)
+            await room.delete(self._bot.Contact.load(action.member_id))
+            return None
+        if isinstance(action, AcceptRoomInvitation):
+            # The SDK's RoomInvitation.accept() re-reads the payload afterwards
+            # and fails on the gateway; the accept itself is this one call.
+            await self._puppet.room_invitation_accept(action.invitation_id)
+            return None
+        if isinstance(action, AcceptFriendship):
+            friendship = self._bot.Friendship.load(action.friendship_id)
+            await friendship.ready()
+            await friendship.accept()
+            return None
+        if isinstance(action, SetAnnouncement):
+            await (await self._room(action.room)).announce(action.text)
+            return None
+        if isinstance(action, SetTopic):
+            await (await self._room(action.room)).topic(action.topic)
+            return None
+        raise ActionFailed(f"{type(action).__name__} is not supported by this transport")
+
+    async def _room(self, room_id: str) -> Any:
+        room = self._bot.Room.load(room_id)
+        await room.ready()
+        return room
+
+    async def _say(self, action: Say) -> str | None:
+        if action.room is None:
+            if not action.to_contact:
+                raise ActionFailed("a Say needs a room or a contact")
+            contact = self._bot.Contact.load(action.to_contact)
+            await contact.ready()
+            return _id_of(await contact.say(action.text))
+        room = await self._room(action.room)
+        mentions = list(action.mention_ids) or None
+        return _id_of(await room.say(action.text, mention_ids=mentions))
+
+
+def _name_of(contact: Any) -> str:
+    try:
+        return str(contact.name or "")
+    except Exception:
+        return ""
+
+
+def _id_of(message: Any) -> str | None:
+    return getattr(message, "message_id", None) if message is not None else None

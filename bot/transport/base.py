@@ -1,0 +1,31 @@
+"""What the rest of the runtime needs from a transport.
+
+Only ``bot.executor`` calls :meth:`Transport.execute` (after the governor);
+only the app wires :meth:`Transport.start`'s sink to the dispatcher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from bot.actions import Action
+from bot.events import Event
+
+Sink = Callable[[Event], None]
+
+
+class ActionFailed(Exception):
+    """The transport could not carry out an action (the text says why)."""
+
+
+class Transport(Protocol):
+    @property
+    def self_id(self) -> str | None: ...
+
+    async def start(self, sink: Sink) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def execute(self, action: Action) -> str | None:
+        """Carry out one action; return what the platform returned (a message id)."""
