@@ -68,6 +68,8 @@ class ManualClock:
 
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking sleepers in order and letting them run."""
+        for _ in range(5):  # let tasks created just now reach their sleep first
+            await asyncio.sleep(0)
         target = self._mono + seconds
         while self._sleepers and self._sleepers[0][0] <= target:
             due, _, fut = heapq.heappop(self._sleepers)

@@ -46,6 +46,8 @@ from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from bot.governor import GovernorSettings
+
 __all__ = [
     "DATABASE_URL_ENV",
     "DEFAULT_DATABASE_URL",
@@ -416,8 +418,7 @@ _TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
                 "🏷️ 请把群昵称改为「{name_card_format}」。"
             ),
             "reminder_template": (
-                "提醒一下：{self_intro_prompt}\n"
-                "群昵称请改为「{name_card_format}」，谢谢～"
+                "提醒一下：{self_intro_prompt}\n群昵称请改为「{name_card_format}」，谢谢～"
             ),
             "rules": [*_COMMON_RULES, "文明交流，不刷屏。"],
             "name_card_format": "城市-昵称",
@@ -430,9 +431,7 @@ _TIER_DEFAULTS: dict[Tier, dict[str, Any]] = {
             "window_seconds": 30,
             "max_mentions": 20,
             "reminder_after_hours": 0,
-            "template": (
-                "欢迎来到「{group}」！活动福利都在这里发布，请留意群公告～\n{rules}"
-            ),
+            "template": ("欢迎来到「{group}」！活动福利都在这里发布，请留意群公告～\n{rules}"),
             "reminder_template": "活动进行中，别错过群公告里的福利哦～",
             "rules": [
                 "本群仅用于本次活动，活动结束后将解散。",
@@ -683,6 +682,10 @@ class BotConfig(_Model):
     commands: CommandsConfig = Field(default_factory=CommandsConfig)
     activity: ActivityConfig = Field(default_factory=ActivityConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    governor: GovernorSettings = Field(
+        default_factory=GovernorSettings,
+        description="Account safety: rates, budgets and the risk-control breaker.",
+    )
 
     _source: Path | None = PrivateAttr(default=None)
 

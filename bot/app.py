@@ -1,0 +1,175 @@
+"""Wiring: the App owns the engine, clock, transport, dispatcher, executor, calendar.
+
+No module-level singletons: everything is built here from a validated
+``BotConfig`` and handed down.  The order of start-up is the order of
+dependencies (storage, then the executor, then the dispatcher, then the
+transport that feeds it); shutdown runs it backwards and drains each stage so
+nothing queued is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.actions import Action
+from bot.clock import Clock, SystemClock
+from bot.config import BotConfig, effective_database_url
+from bot.dispatcher import Dispatcher
+from bot.events import BotJoinedRoomEvent, Event, LoginEvent, LogoutEvent, room_of
+from bot.executor import Executor
+from bot.policies import PolicyBook
+from bot.transport.base import Transport
+from handlers.activity import ActivityRecorder
+from handlers.base import Context, Handler
+from handlers.commands import Commands
+from handlers.joining import JoiningGroups
+from handlers.membership import MembershipSync
+from handlers.welcome import WelcomeRitual
+from sop.calendar import Calendar, every
+from sop.reminders import remind_silent_newcomers
+from storage.db import create_engine, session_factory, upgrade
+from storage.repo import Repository
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AppOptions:
+    base_dir: Path = field(default_factory=Path.cwd)
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    clock: Clock = field(default_factory=SystemClock)
+    start_calendar: bool = True
+
+
+class App:
+    def __init__(self, config: BotConfig, transport: Transport, options: AppOptions | None = None):
+        self.config = config
+        self.transport = transport
+        self.options = options or AppOptions()
+        self.clock = self.options.clock
+        self.database_url = effective_database_url(config, self.options.env, self.options.base_dir)
+        self.engine = create_engine(self.database_url)
+        self.repo = Repository(
+            session_factory(self.engine), max_text_length=config.activity.max_text_length
+        )
+        self.policies = PolicyBook(config)
+        self.executor = Executor(
+            transport, self.repo, self.clock, config.governor, owners=config.owners
+        )
+        self.activity = ActivityRecorder(
+            self.repo,
+            self.clock,
+            flush_interval=config.activity.flush_interval_seconds,
+            max_rows=config.activity.flush_max_rows,
+        )
+        self.welcome = WelcomeRitual()
+        # Groups run in order; activity first and never stops the chain.
+        self.handler_groups: list[list[Handler]] = [
+            [self.activity, MembershipSync()],
+            [JoiningGroups()],
+            [self.welcome],
+            [Commands()],
+        ]
+        self.dispatcher = Dispatcher(self.handler_groups, self.context_for, self.submit)
+        self.calendar = Calendar(ZoneInfo(config.bot.timezone))
+        self.calendar.add(
+            "remind-newcomers",
+            every(config.bot.reminder_check_minutes, ZoneInfo(config.bot.timezone)),
+            self.remind_newcomers,
+        )
+        self.bot_id = ""
+        self._started = False
+
+    # ----------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        await upgrade(self.engine)
+        for group in await self.repo.active_groups():
+            if self.policies.configured_tier(group.room_id) is None:
+                self.policies.adopt(group.room_id, group.tier, group.topic or "")
+        now = self.clock.now()
+        for room_id in self.config.groups:
+            cfg = self.config.groups[room_id]
+            await self.repo.upsert_group(room_id, cfg.name, str(cfg.tier), now)
+        await self.executor.start()
+        await self.transport.start(self.on_event)
+        if self.options.start_calendar:
+            self.calendar.start()
+        self._started = True
+        log.info(
+            "qunbot started: %d managed group(s), database %s",
+            len(self.policies.managed_rooms()),
+            _safe_url(self.database_url),
+        )
+
+    async def stop(self) -> None:
+        """Drain every stage, then close: nothing queued is lost."""
+        self.calendar.shutdown()
+        await self.transport.stop()
+        await self.dispatcher.close()  # flushes activity, sends pending welcomes
+        await self.executor.stop()
+        await self.engine.dispose()
+        self._started = False
+
+    async def settle(self, *, send: bool = True) -> None:
+        """Wait until everything received so far is handled and written (and sent)."""
+        drain = getattr(self.transport, "drain", None)
+        if drain is not None:
+            await drain()
+        await self.dispatcher.join()
+        await self.activity.flush()
+        if send:
+            await self.executor.join()
+
+    # -------------------------------------------------------------- events
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, LoginEvent):
+            self.bot_id = event.account_id
+            log.info("logged in as %s (%s)", event.account_id, event.name)
+        elif isinstance(event, LogoutEvent):
+            log.warning("logged out: %s", event.reason)
+        self.dispatcher.feed(event)
+
+    def context_for(self, event: Event) -> Context | None:
+        room_id = room_of(event)
+        policy = None
+        if room_id is not None:
+            policy = self.policies.get(room_id)
+            if policy is None and not isinstance(event, BotJoinedRoomEvent):
+                return None  # not a group the bot manages: stay out of it
+        return Context(
+            config=self.config,
+            repo=self.repo,
+            clock=self.clock,
+            submit=self.submit,
+            bot_id=self.bot_id or (self.transport.self_id or ""),
+            policies=self.policies,
+            policy=policy,
+        )
+
+    async def submit(self, actions: Sequence[Action]) -> None:
+        await self.executor.submit(actions)
+
+    async def remind_newcomers(self) -> int:
+        return await remind_silent_newcomers(self.repo, self.policies, self.clock, self.submit)
+
+
+def _safe_url(url: str) -> str:
+    """A database URL without its password, for logs."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<database>"
+
+
+def describe(app: App) -> dict[str, Any]:
+    return {"groups": app.policies.managed_rooms(), "database": _safe_url(app.database_url)}

@@ -1,0 +1,43 @@
+"""Which rooms the bot manages, and each room's resolved policy.
+
+Rooms come from ``bot.yaml`` (``groups``) and from invitations an owner made
+at run time (stored in the ``groups`` table, re-adopted at start).  A policy
+is resolved once per room and cached: handlers receive it, they never compare
+room names (Koishi's filtered contexts).
+"""
+
+from __future__ import annotations
+
+from bot.config import BotConfig, GroupPolicy, resolve_policy
+
+
+class PolicyBook:
+    def __init__(self, config: BotConfig) -> None:
+        self._config = config
+        self._adopted: dict[str, tuple[str, str]] = {}  # room -> (tier, name)
+        self._cache: dict[str, GroupPolicy | None] = {}
+
+    def get(self, room_id: str) -> GroupPolicy | None:
+        try:
+            return self._cache[room_id]
+        except KeyError:
+            pass
+        policy = resolve_policy(self._config, room_id)
+        if policy is None and room_id in self._adopted:
+            tier, name = self._adopted[room_id]
+            policy = resolve_policy(self._config, room_id, default_tier=tier, name=name)
+        self._cache[room_id] = policy
+        return policy
+
+    def adopt(self, room_id: str, tier: str = "member", name: str = "") -> GroupPolicy | None:
+        """Manage a room the bot was invited into by an owner."""
+        self._adopted[room_id] = (tier, name)
+        self._cache.pop(room_id, None)
+        return self.get(room_id)
+
+    def configured_tier(self, room_id: str) -> str | None:
+        group = self._config.groups.get(room_id)
+        return None if group is None else str(group.tier)
+
+    def managed_rooms(self) -> list[str]:
+        return sorted(set(self._config.groups) | set(self._adopted))

@@ -1,0 +1,63 @@
+"""The contract between the dispatcher and the handlers.
+
+A handler receives one of the project's events (``bot.events``) with a
+:class:`Context` and returns a :class:`Result` (actions as data, and whether
+the chain stops) or ``None`` when the event is not its business.  Handlers
+never talk to WeChat and never import Wechaty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from bot.actions import Action
+from bot.clock import Clock
+from bot.events import Event
+
+if TYPE_CHECKING:
+    from bot.config import BotConfig, GroupPolicy
+    from bot.policies import PolicyBook
+    from storage.repo import Repository
+
+Submit = Callable[[Sequence[Action]], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a handler may use.  ``policy`` is the room's, resolved once."""
+
+    config: BotConfig
+    repo: Repository
+    clock: Clock
+    submit: Submit  # for actions decided later (e.g. a batched welcome)
+    bot_id: str
+    policies: PolicyBook
+    policy: GroupPolicy | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    actions: Sequence[Action] = field(default=())
+    stop: bool = False  # end the chain: later groups do not see the event
+
+
+HANDLED = Result()
+STOP = Result(stop=True)
+
+
+class BaseHandler:
+    """Handlers with nothing to finish at shutdown inherit a no-op ``close``."""
+
+    async def close(self) -> None:
+        return None
+
+
+class Handler(Protocol):
+    name: str
+
+    async def handle(self, event: Event, ctx: Context) -> Result | None: ...
+
+    async def close(self) -> None:
+        """Finish pending work (flush buffers, send batched messages)."""

@@ -1,0 +1,84 @@
+"""Joining groups: accept an owner's invitation, introduce the bot.
+
+Only owners listed in ``bot.yaml`` may bring the bot into a group; anyone
+else's invitation is not accepted (WeChat has no "decline": it simply lapses)
+and the refusal is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.actions import AcceptRoomInvitation, Priority, Say
+from bot.events import BotJoinedRoomEvent, Event, RoomInviteEvent
+from handlers.base import BaseHandler, Context, Result
+from handlers.texts import render
+
+log = logging.getLogger(__name__)
+
+
+class JoiningGroups(BaseHandler):
+    name = "joining"
+
+    async def handle(self, event: Event, ctx: Context) -> Result | None:
+        if isinstance(event, RoomInviteEvent):
+            return await self._invited(event, ctx)
+        if isinstance(event, BotJoinedRoomEvent):
+            return await self._joined(event, ctx)
+        return None
+
+    async def _invited(self, event: RoomInviteEvent, ctx: Context) -> Result:
+        if event.inviter_id in ctx.config.owners:
+            return Result(
+                [
+                    AcceptRoomInvitation(
+                        invitation_id=event.invitation_id,
+                        inviter_id=event.inviter_id,
+                        priority=Priority.MODERATION,
+                        reason=f"owner {event.inviter_id} invited the bot into «{event.room_topic}»",
+                    )
+                ],
+                stop=True,
+            )
+        log.info(
+            "not accepting an invitation into «%s» from %s: not an owner",
+            event.room_topic,
+            event.inviter_id,
+        )
+        await ctx.repo.write_audit(
+            at=ctx.clock.now(),
+            action="accept_room_invitation",
+            kind="accept",
+            room_id=None,
+            target_id=event.inviter_id,
+            key=f"invite:{event.invitation_id}",
+            status="refused",
+            reason="the inviter is not an owner listed in bot.yaml",
+            detail={"topic": event.room_topic, "invitation_id": event.invitation_id},
+        )
+        return Result(stop=True)
+
+    async def _joined(self, event: BotJoinedRoomEvent, ctx: Context) -> Result:
+        configured = ctx.policies.configured_tier(event.room_id)
+        by_owner = event.inviter_id in ctx.config.owners
+        if configured is None and not by_owner:
+            log.warning(
+                "the bot is in room %s, which nobody allowed: not managing it", event.room_id
+            )
+            return Result(stop=True)
+        tier = configured or "member"
+        policy = ctx.policies.adopt(event.room_id, tier, event.topic)
+        await ctx.repo.upsert_group(event.room_id, event.topic, tier, event.at)
+        # Members already there are not newcomers: record them without a welcome.
+        for member in event.member_ids:
+            if member != ctx.bot_id:
+                await ctx.repo.record_join(event.room_id, member, event.at, None)
+        if policy is None:
+            return Result(stop=True)
+        intro = Say(
+            room=event.room_id,
+            text=render(ctx.config.bot.intro, policy),
+            priority=Priority.WELCOME,
+            reason="introduce the bot after joining",
+        )
+        return Result([intro], stop=True)
