@@ -1,0 +1,192 @@
+"""The ``qunbot`` command.
+
+    qunbot sandbox            play members against the real bot, offline
+    qunbot run                connect to a Wechaty puppet service (real WeChat)
+    qunbot config check [F]   validate bot.yaml; errors name file, line, field
+    qunbot config schema      JSON Schema of bot.yaml, for editors
+    qunbot db upgrade         apply database migrations
+    qunbot status             what the bot did (reads the database)
+
+The config is validated before anything else is built; a broken file stops
+start-up with its errors and changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from bot.config import BotConfig, ConfigError, config_json_schema, effective_endpoint, load_config
+
+TOKEN_ENV = "WECHATY_PUPPET_SERVICE_TOKEN"
+CONFIG_ENV = "QUNBOT_CONFIG"
+
+
+def _config_path(arg: str | None) -> Path:
+    return Path(arg or os.environ.get(CONFIG_ENV) or "bot.yaml")
+
+
+def _load(arg: str | None) -> tuple[BotConfig, Path]:
+    path = _config_path(arg)
+    return load_config(path), path.resolve().parent
+
+
+def sandbox_puppet(config: BotConfig, now: Any = None) -> Any:
+    """The in-process puppet, populated with the sandbox members and groups of bot.yaml."""
+    from bot.transport.sandbox_puppet import SandboxPuppet
+
+    sandbox = config.sandbox
+    puppet = SandboxPuppet(
+        account_id=sandbox.account.id, account_name=sandbox.account.name, now=now
+    )
+    for member in sandbox.members:
+        puppet.add_contact(member.id, member.name)
+    for group in sandbox.groups:
+        members = list(dict.fromkeys([*group.member_ids, sandbox.account.id]))
+        admins = [sandbox.account.id] if group.owner_id != sandbox.account.id else []
+        puppet.add_room(
+            group.room_id, group.topic, members, owner_id=group.owner_id, admin_ids=admins
+        )
+    return puppet
+
+
+def build_app(config: BotConfig, base_dir: Path, *, transport: str | None = None) -> Any:
+    from bot.app import App, AppOptions
+    from bot.clock import SystemClock
+    from bot.transport.adapter import WechatyTransport
+
+    clock = SystemClock()
+    kind = transport or config.transport.kind
+    if kind == "sandbox":
+        puppet = sandbox_puppet(config)
+    else:
+        from bot.transport.service import ServicePuppet
+
+        endpoint = effective_endpoint(config, os.environ)
+        if not endpoint:
+            raise SystemExit(
+                "qunbot run: no puppet service endpoint: set transport.endpoint in bot.yaml "
+                "or WECHATY_PUPPET_SERVICE_ENDPOINT (host:port)"
+            )
+        token = os.environ.get(TOKEN_ENV, "")
+        if not token:
+            raise SystemExit(f"qunbot run: set the puppet service token in {TOKEN_ENV}")
+        puppet = ServicePuppet(endpoint, token)
+    wechaty = WechatyTransport(puppet, clock=clock, name=config.bot.name)
+    return App(config, wechaty, AppOptions(base_dir=base_dir, clock=clock)), puppet
+
+
+async def _run(config: BotConfig, base_dir: Path) -> int:
+    app, _ = build_app(config, base_dir, transport="wechaty")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await app.start()
+    try:
+        await stop.wait()
+    finally:
+        await app.stop()
+    return 0
+
+
+async def _sandbox(config: BotConfig, base_dir: Path) -> int:
+    from bot.console import Console, stdin_lines
+
+    app, puppet = build_app(config, base_dir, transport="sandbox")
+    await app.start()
+    try:
+        await app.transport.logged_in.wait()
+        await app.settle()
+        await Console(app, puppet).run(stdin_lines())
+    finally:
+        await app.stop()  # sends what is still waiting (e.g. a welcome in its window)
+    return 0
+
+
+async def _db_upgrade(config: BotConfig, base_dir: Path) -> int:
+    from bot.config import effective_database_url
+    from storage.db import create_engine, upgrade
+
+    engine = create_engine(effective_database_url(config, os.environ, base_dir))
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+    print("database is up to date")
+    return 0
+
+
+async def _status(config: BotConfig, base_dir: Path) -> int:
+    from bot.config import effective_database_url
+    from storage.db import create_engine, session_factory, upgrade
+    from storage.repo import Repository
+
+    engine = create_engine(effective_database_url(config, os.environ, base_dir))
+    try:
+        await upgrade(engine)
+        repo = Repository(session_factory(engine))
+        report = await repo.status_report()
+    finally:
+        await engine.dispose()
+    print(json.dumps(report, ensure_ascii=False, indent=2, default=str))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="qunbot", description="WeChat group steward (群管家)")
+    parser.add_argument(
+        "-c", "--config", help="bot.yaml to use (default: ./bot.yaml or $QUNBOT_CONFIG)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("sandbox", help="play group members against the real bot, offline")
+    sub.add_parser("run", help="connect to a Wechaty puppet service")
+    cfg = sub.add_parser("config", help="check bot.yaml or print its schema")
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
+    check = cfg_sub.add_parser("check", help="validate a config file")
+    check.add_argument("file", nargs="?")
+    cfg_sub.add_parser("schema", help="print the JSON Schema of bot.yaml")
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply migrations")
+    sub.add_parser("status", help="show what the bot did (reads the database)")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if args.command != "sandbox" or args.verbose:
+        pass
+    else:  # the console is the show; keep the log to warnings
+        logging.getLogger().setLevel(logging.WARNING)
+
+    if args.command == "config" and args.config_command == "schema":
+        print(json.dumps(config_json_schema(), ensure_ascii=False, indent=2))
+        return 0
+    try:
+        file_arg = getattr(args, "file", None) or args.config
+        config, base_dir = _load(file_arg)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.command == "config":
+        print(f"{_config_path(file_arg)}: ok")
+        return 0
+    runner = {"sandbox": _sandbox, "run": _run, "db": _db_upgrade, "status": _status}[args.command]
+    return asyncio.run(runner(config, base_dir))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
