@@ -85,6 +85,7 @@ class App:
         )
         self.bot_id = ""
         self._started = False
+        self._accepting = True
 
     # ----------------------------------------------------------- lifecycle
 
@@ -109,11 +110,19 @@ class App:
         )
 
     async def stop(self) -> None:
-        """Drain every stage, then close: nothing queued is lost."""
+        """Stop listening, then drain every stage in order: nothing queued is lost.
+
+        Pending welcomes are sent and activity is flushed while the transport
+        is still connected; only then is it stopped.
+        """
         self.calendar.shutdown()
+        self._accepting = False
+        drain = getattr(self.transport, "drain", None)
+        if drain is not None:
+            await drain()
+        await self.dispatcher.close()  # flushes activity, submits pending welcomes
+        await self.executor.stop()  # sends what is queued (bounded), audits the rest
         await self.transport.stop()
-        await self.dispatcher.close()  # flushes activity, sends pending welcomes
-        await self.executor.stop()
         await self.engine.dispose()
         self._started = False
 
@@ -130,6 +139,9 @@ class App:
     # -------------------------------------------------------------- events
 
     def on_event(self, event: Event) -> None:
+        if not self._accepting:
+            log.debug("stopping: %s not handled", type(event).__name__)
+            return
         if isinstance(event, LoginEvent):
             self.bot_id = event.account_id
             log.info("logged in as %s (%s)", event.account_id, event.name)

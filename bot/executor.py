@@ -67,7 +67,7 @@ class Executor:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._in_flight = 0
 
     @property
     def dry_run(self) -> bool:
@@ -75,7 +75,8 @@ class Executor:
 
     @property
     def pending(self) -> int:
-        return len(self._actions)
+        """Actions submitted and not yet finished (queued or being executed)."""
+        return len(self._actions) + self._in_flight
 
     async def start(self) -> None:
         if self._task is None:
@@ -111,7 +112,6 @@ class Executor:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.join(), self._drain_timeout)
-        self._stopping = True
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
@@ -144,6 +144,7 @@ class Executor:
             action = self._actions.pop(entry.id, None)
             if action is None:
                 continue
+            self._in_flight += 1
             try:
                 if isinstance(at, Refusal):
                     await self._refused(entry.id, action, at)
@@ -153,6 +154,8 @@ class Executor:
                 raise
             except Exception:
                 log.exception("executor failed around %s", entry.id)
+            finally:
+                self._in_flight -= 1
 
     async def _wait(self, seconds: float) -> None:
         self._wake.clear()

@@ -140,3 +140,24 @@ async def test_dry_run_executes_nothing_and_records_what_it_would_do(tmp_path: P
         assert [(a.action, a.status, a.room_id) for a in audit] == [("say", "dry_run", ROOM)]
     finally:
         await harness.stop()
+
+
+async def test_the_bot_logs_in_even_when_port_5000_is_taken(tmp_path: Path) -> None:
+    # The SDK's plugin manager waits for port 5000 before on_login (defect 9).
+    import socket
+
+    blocker = socket.socket()
+    try:
+        blocker.bind(("127.0.0.1", 5000))
+        blocker.listen()
+    except OSError:
+        pass  # already taken by someone else: the condition holds anyway
+    try:
+        harness = Harness(tmp_path)
+        await harness.start()  # waits for the login event, bounded
+        await harness.puppet.member_says(ROOM, "wxid_a", "hi")
+        await harness.settle()
+        assert await harness.repo.count_activity(ROOM) == 1
+        await harness.stop()
+    finally:
+        blocker.close()
