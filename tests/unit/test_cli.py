@@ -1,0 +1,209 @@
+"""The qunbot command: config check/schema in-process; sandbox and run as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bot.cli import CONFIG_ENV, TOKEN_ENV, main
+from bot.config import load_config, resolve_policy
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = REPO / "bot.yaml"
+ISSUE = re.compile(
+    r"^(?P<file>.+?):(?P<line>\d+):(?P<column>\d+): (?P<field>\S+): (?P<message>.+)$"
+)
+SECTIONS = {
+    "bot", "transport", "database", "owners", "admins", "tiers",
+    "groups", "commands", "activity", "sandbox", "governor",
+}  # fmt: skip
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test process's environment without anything that would steer the bot."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("WECHATY_", "QUNBOT_")) and k != "DATABASE_URL"
+    }
+    env["PYTHONPATH"] = str(REPO)
+    env.update(extra)
+    return env
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------
+# config check / schema
+# --------------------------------------------------------------------------
+
+
+def test_config_check_accepts_the_shipped_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "check", str(SHIPPED)]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == f"{SHIPPED}: ok"
+    assert err == ""
+
+
+def test_config_check_reads_qunbot_config(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bad = write(tmp_path, "bad.yaml", "bot: {nmae: x}\n")
+    monkeypatch.setenv(CONFIG_ENV, str(bad))
+    assert main(["config", "check"]) == 2
+    assert "bot.nmae" in capsys.readouterr().err
+    monkeypatch.setenv(CONFIG_ENV, str(SHIPPED))
+    assert main(["config", "check"]) == 0
+
+
+def test_config_check_lists_every_problem_with_its_place(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        "broken.yaml",
+        """\
+        owners: [wxid_laowang]
+        tiers:
+          super:
+            welcome:
+              max_mention: 3
+        groups:
+          10001@chatroom:
+            name: 一群
+            tier: gold
+            welcome:
+              window_secs: 10
+        """,
+    )
+    assert main(["config", "check", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.strip().splitlines()
+    matches = [ISSUE.match(line) for line in lines]
+    assert all(matches), lines
+    found = {
+        (m["file"], int(m["line"]), int(m["column"]), m["field"]): m["message"]
+        for m in matches
+        if m
+    }
+    assert set(found) == {
+        (str(path), 5, 7, "tiers.super.welcome.max_mention"),  # unknown key, three deep
+        (str(path), 9, 11, "groups.10001@chatroom.tier"),  # bad tier, at its value
+        (str(path), 11, 7, "groups.10001@chatroom.welcome.window_secs"),  # unknown key
+    }
+    assert "max_mentions" in found[(str(path), 5, 7, "tiers.super.welcome.max_mention")]
+    tier_message = found[(str(path), 9, 11, "groups.10001@chatroom.tier")]
+    assert all(t in tier_message for t in ("super", "member", "flash"))
+
+
+def test_config_check_reports_yaml_syntax_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = write(tmp_path, "syntax.yaml", "owners: [wxid_laowang\nbot: {name: x}\n")
+    assert main(["config", "check", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    m = re.fullmatch(rf"{re.escape(str(path))}:(\d+):(\d+): (.+)", err)
+    assert m, err
+    assert int(m[1]) == 2 and int(m[2]) >= 1
+    assert "YAML" in m[3]
+
+
+def test_config_schema_is_json_with_every_section(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["type"] == "object"
+    assert schema["additionalProperties"] is False
+    assert set(schema["properties"]) == SECTIONS
+
+
+# --------------------------------------------------------------------------
+# sandbox, scripted through stdin
+# --------------------------------------------------------------------------
+
+
+def test_sandbox_session(tmp_path: Path) -> None:
+    db = tmp_path / "sandbox.db"
+    text = SHIPPED.read_text(encoding="utf-8")
+    url_line = re.compile(r"^(\s*url:\s*)\S+", re.M)
+    assert len(url_line.findall(text)) == 1, "expected one database url in bot.yaml"
+    config_path = tmp_path / "bot.yaml"
+    config_path.write_text(url_line.sub(rf"\g<1>sqlite+aiosqlite:///{db}", text), encoding="utf-8")
+
+    cfg = load_config(config_path)
+    room = cfg.sandbox.groups[0]
+    policy = resolve_policy(cfg, room.room_id)
+    assert policy is not None and policy.welcome.rules
+    names = {m.id: m.name for m in cfg.sandbox.members}
+
+    script = "join 新人甲 by wxid_xiaoli\nsay wxid_zhangsan #规则\n"  # then EOF
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "-c", str(config_path), "sandbox"],
+        input=script,
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr
+    assert out.startswith(f"qunbot sandbox — you are in {room.topic}."), out
+
+    rules_reply = f"🤖 [{room.topic}] @{names['wxid_zhangsan']} 1. {policy.welcome.rules[0]}"
+    assert rules_reply in out, out
+    # The welcome window is still open at EOF: shutting down must send it.
+    greeting = policy.welcome.template.splitlines()[0].replace("{group}", policy.name)
+    welcome = f"🤖 [{room.topic}] @新人甲 {greeting}"
+    assert welcome in out, f"no welcome for the newcomer at shutdown:\n{out}\n{proc.stderr}"
+    assert out.index(rules_reply) < out.index(welcome)
+    assert " failed: " not in out, out
+
+    assert db.exists()
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT status, detail FROM audit_log ORDER BY id").fetchall()
+    sent = [json.loads(detail)["mention_ids"] for status, detail in rows if status == "done"]
+    assert sent == [["wxid_zhangsan"], ["wxid_新人甲"]], rows
+
+
+# --------------------------------------------------------------------------
+# run
+# --------------------------------------------------------------------------
+
+
+def test_run_without_token_names_the_variable_and_leaks_nothing(tmp_path: Path) -> None:
+    secret = "sekrit-7f3a9c1d2e"
+    config_path = tmp_path / "bot.yaml"
+    config_path.write_text(SHIPPED.read_text(encoding="utf-8"), encoding="utf-8")
+    env = clean_env(
+        WECHATY_PUPPET_SERVICE_ENDPOINT="127.0.0.1:9",
+        WECHATY_TOKEN=secret,  # a plausible wrong name for the token
+        PUPPET_SERVICE_TOKEN=secret,
+    )
+    assert TOKEN_ENV not in env
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "-c", str(config_path), "run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert TOKEN_ENV in proc.stderr
+    assert secret not in proc.stdout + proc.stderr
