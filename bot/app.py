@@ -28,6 +28,7 @@ from bot.transport.base import Transport
 from handlers.activity import ActivityRecorder
 from handlers.base import Context, Handler
 from handlers.commands import Commands
+from handlers.connection import ConnectionWatch
 from handlers.joining import JoiningGroups
 from handlers.membership import MembershipSync
 from handlers.welcome import WelcomeRitual
@@ -60,7 +61,13 @@ class App:
         )
         self.policies = PolicyBook(config)
         self.executor = Executor(
-            transport, self.repo, self.clock, config.governor, owners=config.owners
+            transport,
+            self.repo,
+            self.clock,
+            config.governor,
+            owners=config.owners,
+            risk_notice=config.bot.risk_notice,
+            bot_name=config.bot.name,
         )
         self.activity = ActivityRecorder(
             self.repo,
@@ -72,7 +79,7 @@ class App:
         # Groups run in order; activity first and never stops the chain.
         self.handler_groups: list[list[Handler]] = [
             [self.activity, MembershipSync()],
-            [JoiningGroups()],
+            [ConnectionWatch(), JoiningGroups()],
             [self.welcome],
             [Commands()],
         ]

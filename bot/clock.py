@@ -14,6 +14,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+# How many event-loop turns a woken task gets to reach its next await: enough
+# for a few nested awaits (asyncio.wait, cancellations) between two sleeps.
+_SETTLE = 25
+
 
 class Clock(Protocol):
     def now(self) -> datetime:
@@ -68,7 +72,7 @@ class ManualClock:
 
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking sleepers in order and letting them run."""
-        for _ in range(5):  # let tasks created just now reach their sleep first
+        for _ in range(_SETTLE):  # let tasks created just now reach their sleep first
             await asyncio.sleep(0)
         target = self._mono + seconds
         while self._sleepers and self._sleepers[0][0] <= target:
@@ -76,10 +80,10 @@ class ManualClock:
             self._set(due)
             if not fut.done():
                 fut.set_result(None)
-            for _ in range(5):  # let woken tasks run up to their next await
+            for _ in range(_SETTLE):  # let woken tasks run up to their next await
                 await asyncio.sleep(0)
         self._set(target)
-        for _ in range(5):
+        for _ in range(_SETTLE):
             await asyncio.sleep(0)
 
     def _set(self, mono: float) -> None:

@@ -263,6 +263,15 @@ NameCardFormat = Annotated[str, Field(min_length=1, max_length=40)]
 
 BotText = WelcomeTemplate  # any other text the bot says: same placeholders
 
+NOTICE_PLACEHOLDERS = frozenset({"bot_name", "minutes", "action", "error", "hours"})
+
+
+def _check_notice_template(value: str) -> str:
+    return _check_template(value, NOTICE_PLACEHOLDERS)
+
+
+NoticeText = Annotated[str, Field(min_length=1), AfterValidator(_check_notice_template)]
+
 
 def _default_texts(prefix: str) -> dict[str, str]:
     """Default texts that name commands, written with the configured prefix."""
@@ -318,6 +327,21 @@ class BotSettings(_Model):
         gt=0,
         le=1440,
         description="How often to look for newcomers due a self-introduction reminder.",
+    )
+    away_alert_minutes: float = Field(
+        default=10,
+        ge=0,
+        le=10080,
+        description="Tell the owners when the bot was disconnected at least this long (0: never).",
+    )
+    away_notice: NoticeText = Field(
+        default="⚠️ {bot_name} 刚才与微信断开了约 {minutes} 分钟，现已恢复。断线期间的入群欢迎和消息可能有遗漏。",
+        description="Sent to the owners after a long disconnection. Placeholders: {bot_name}, {minutes}",
+    )
+    risk_notice: NoticeText = Field(
+        default="⚠️ 风控提醒：微信拒绝了「{action}」（{error}）。为保护账号，同类操作已暂停 {hours} 小时。",
+        description="Sent to the owners when a risk-control error pauses a kind of action. "
+        "Placeholders: {action}, {error}, {hours}, {bot_name}",
     )
 
     @property

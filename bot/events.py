@@ -129,6 +129,15 @@ class RoomSnapshotEvent:
     member_names: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectionEvent:
+    """The link to the puppet changed: connected, disconnected, reconnecting, stalled."""
+
+    state: str
+    at: datetime
+    detail: str = ""
+
+
 Event = (
     MessageEvent
     | JoinEvent
@@ -139,6 +148,7 @@ Event = (
     | LogoutEvent
     | BotJoinedRoomEvent
     | RoomSnapshotEvent
+    | ConnectionEvent
 )
 
 

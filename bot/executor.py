@@ -51,6 +51,8 @@ class Executor:
         settings: GovernorSettings | None = None,
         *,
         owners: Sequence[str] = (),
+        risk_notice: str = "risk control: {action} paused for {hours} h ({error})",
+        bot_name: str = "",
         rng: random.Random | None = None,
         drain_timeout: float = 30.0,
     ) -> None:
@@ -61,6 +63,8 @@ class Executor:
         self._repo = repo
         self._clock = clock
         self._owners = tuple(owners)
+        self._risk_notice = risk_notice
+        self._bot_name = bot_name
         self._drain_timeout = drain_timeout
         self._actions: dict[str, Action] = {}
         self._wake = asyncio.Event()
@@ -200,9 +204,12 @@ class Executor:
     async def _breaker_opened(self, action: Action, error: str) -> None:
         hours = self.settings.breaker_pause_s / 3600
         log.error("risk control: pausing %s actions for %.0f h (%s)", action.kind, hours, error)
-        text = (
-            f"⚠️ 风控提醒：WeChat 拒绝了「{action_name(action)}」（{error}）。"
-            f"同类操作已暂停 {hours:g} 小时，以保护账号。"
+        text = self._risk_notice.format(
+            action=action_name(action),
+            error=error,
+            hours=f"{hours:g}",
+            bot_name=self._bot_name,
+            minutes="",
         )
         await self.submit(
             [

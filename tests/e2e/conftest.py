@@ -71,11 +71,13 @@ async def peer() -> AsyncIterator[NodePeer]:
 
 
 class LiveBot:
-    def __init__(self, peer: NodePeer, tmp_path: Path, extra_yaml: str = "") -> None:
+    def __init__(
+        self, peer: NodePeer, tmp_path: Path, extra_yaml: str = "", **transport: Any
+    ) -> None:
         self.peer = peer
         self.config = validate_config_text(YAML + textwrap.dedent(extra_yaml), "e2e.yaml")
         self.transport = WechatyTransport(
-            ServicePuppet(peer.endpoint, peer.token), clock=SystemClock()
+            ServicePuppet(peer.endpoint, peer.token), clock=SystemClock(), **transport
         )
         self.app = App(
             self.config,
