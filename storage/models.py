@@ -12,7 +12,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.types import (
@@ -22,6 +32,9 @@ from storage.types import (
     CONNECTION_EVENTS,
     GROUP_TIERS,
     MEMBER_ROLES,
+    OUTBOX_KEY_MAX_LENGTH,
+    OUTBOX_NAME_MAX_LENGTH,
+    OUTBOX_STATUSES,
     UTCDateTime,
 )
 
@@ -160,3 +173,35 @@ class ConnectionLog(Base):
     event: Mapped[str] = mapped_column(String(16))
     account_id: Mapped[str] = mapped_column(ID)
     detail: Mapped[str] = mapped_column(Text)
+
+
+class Outbox(Base):
+    """Every action on WeChat, written before it is executed (idempotency key).
+
+    pending → sending (claimed, attempts + 1) → a final status.  A row left in
+    'sending' by a crash becomes 'in_doubt' and is never sent again.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("key"),
+        CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
+        # outbox_pending / outbox_mark_in_doubt / outbox_expire.
+        Index("ix_outbox_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(OUTBOX_KEY_MAX_LENGTH))
+    action: Mapped[str] = mapped_column(String(OUTBOX_NAME_MAX_LENGTH))
+    payload: Mapped[str] = mapped_column(Text)  # JSON
+    kind: Mapped[str] = mapped_column(String(OUTBOX_NAME_MAX_LENGTH))
+    room_id: Mapped[str | None] = mapped_column(ID)
+    priority: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    not_after: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    updated_at: Mapped[datetime]
+    executed_at: Mapped[datetime | None]
+    result: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)

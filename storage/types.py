@@ -9,7 +9,8 @@ objects bound to a closed session.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -24,6 +25,9 @@ MemberRole = Literal["member", "admin", "owner"]
 ActivityKind = Literal["message", "join", "leave"]
 AuditStatus = Literal["done", "failed", "dry_run", "refused", "skipped"]
 ConnectionEvent = Literal["login", "logout", "reconnect", "disconnect"]
+OutboxStatus = Literal[
+    "pending", "sending", "done", "failed", "refused", "expired", "dry_run", "in_doubt", "skipped"
+]
 
 # The same sets as tuples, for CHECK constraints and argument checks.
 GROUP_TIERS: Final = ("super", "member", "flash")
@@ -32,6 +36,23 @@ MEMBER_ROLES: Final = ("member", "admin", "owner")
 ACTIVITY_KINDS: Final = ("message", "join", "leave")
 AUDIT_STATUSES: Final = ("done", "failed", "dry_run", "refused", "skipped")
 CONNECTION_EVENTS: Final = ("login", "logout", "reconnect", "disconnect")
+OUTBOX_STATUSES: Final = (
+    "pending",
+    "sending",
+    "done",
+    "failed",
+    "refused",
+    "expired",
+    "dry_run",
+    "in_doubt",
+    "skipped",
+)
+# What ``outbox_finish`` may record: every status but the two open ones.
+OUTBOX_FINAL_STATUSES: Final = tuple(s for s in OUTBOX_STATUSES if s not in ("pending", "sending"))
+# Final statuses that mean the action was carried out (or played, dry run).
+OUTBOX_EXECUTED_STATUSES: Final = ("done", "failed", "dry_run")
+OUTBOX_KEY_MAX_LENGTH: Final = 200
+OUTBOX_NAME_MAX_LENGTH: Final = 64  # action and kind
 
 
 def require_aware(value: datetime, what: str = "datetime") -> datetime:
@@ -205,4 +226,65 @@ class AuditEntry:
     status: AuditStatus
     reason: str
     detail: dict[str, Any]
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewOutboxItem:
+    """An action to record before it is executed, as ``outbox_add`` takes it.
+
+    ``key`` is the idempotency key: adding a key already present does nothing.
+    ``payload`` holds the action's fields and must be JSON-serializable as it
+    is (no ``default=str``): it is read back to execute the action.
+    ``not_after`` is the optional deadline after which the action expires
+    instead of being executed.
+    """
+
+    key: str
+    action: str
+    payload: Mapping[str, Any]
+    kind: str
+    room_id: str | None
+    priority: int
+    created_at: datetime
+    not_after: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not self.key or len(self.key) > OUTBOX_KEY_MAX_LENGTH:
+            raise ValueError(
+                f"outbox key must be 1 to {OUTBOX_KEY_MAX_LENGTH} characters, "
+                f"not {len(self.key)}: {self.key[:50]!r}"
+            )
+        for what, value in (("action", self.action), ("kind", self.kind)):
+            if not value or len(value) > OUTBOX_NAME_MAX_LENGTH:
+                raise ValueError(
+                    f"outbox {what} must be 1 to {OUTBOX_NAME_MAX_LENGTH} characters: {value!r}"
+                )
+        if not isinstance(self.payload, Mapping):
+            raise TypeError(f"outbox payload must be a mapping, not {type(self.payload).__name__}")
+        if isinstance(self.priority, bool) or not isinstance(self.priority, int):
+            raise TypeError(f"outbox priority must be an int, not {self.priority!r}")
+        require_aware(self.created_at, "NewOutboxItem.created_at")
+        if self.not_after is not None:
+            require_aware(self.not_after, "NewOutboxItem.not_after")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A stored outbox row."""
+
+    id: int
+    key: str
+    action: str
+    payload: dict[str, Any] = field(hash=False)
+    kind: str
+    room_id: str | None
+    priority: int
+    status: OutboxStatus
+    created_at: datetime
+    not_after: datetime | None
+    attempts: int
+    updated_at: datetime
+    executed_at: datetime | None
+    result: str | None
     error: str | None

@@ -146,14 +146,14 @@ def _model_check_constraints() -> set[tuple[str, str]]:
 async def test_migrations_produce_exactly_the_models(engine: AsyncEngine) -> None:
     assert await current_revision(engine) is None
     await upgrade(engine)
-    assert await current_revision(engine) == head_revision() == "0001"
+    assert await current_revision(engine) == head_revision() is not None
     async with engine.connect() as conn:
         assert await conn.run_sync(_schema_diff) == []
         checks = await conn.run_sync(_check_constraints)
     assert checks == _model_check_constraints()
     assert ("groups", "ck_groups_tier") in checks
     await upgrade(engine)  # already at head: a no-op
-    assert await current_revision(engine) == "0001"
+    assert await current_revision(engine) == head_revision()
 
 
 def test_every_time_column_is_utc_datetime() -> None:
