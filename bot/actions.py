@@ -7,8 +7,11 @@ transport, writing an audit row.  ``kind`` is what the governor paces on.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 
 class ActionKind(enum.StrEnum):
@@ -36,6 +39,7 @@ class Action:
     reason: str = ""  # why: written to the audit log
     priority: Priority = Priority.REPLY
     key: str = ""  # idempotency key; the executor fills one in if empty
+    not_after: datetime | None = None  # still worth doing until then (aware UTC)
 
     kind: ActionKind = field(init=False, default=ActionKind.MESSAGE)
 
@@ -98,3 +102,49 @@ class SetTopic(Action):
     room: str
     topic: str
     kind: ActionKind = field(init=False, default=ActionKind.ROOM_ADMIN)
+
+
+ACTIONS: dict[str, type[Action]] = {}
+
+
+def action_name(action: Action | type[Action]) -> str:
+    """``SetAnnouncement`` -> ``set_announcement`` (the outbox and audit log's name)."""
+    cls = action if isinstance(action, type) else type(action)
+    return "".join("_" + c.lower() if c.isupper() else c for c in cls.__name__).lstrip("_")
+
+
+for _cls in (
+    Say,
+    SendLink,
+    RemoveMember,
+    AcceptRoomInvitation,
+    AcceptFriendship,
+    SetAnnouncement,
+    SetTopic,
+):
+    ACTIONS[action_name(_cls)] = _cls
+
+
+def to_payload(action: Action) -> dict[str, Any]:
+    """The action as JSON-ready data (for the outbox)."""
+    data = {f.name: getattr(action, f.name) for f in dataclasses.fields(action) if f.init}
+    data["priority"] = int(action.priority)
+    if action.not_after is not None:
+        data["not_after"] = action.not_after.isoformat()
+    for name, value in data.items():
+        if isinstance(value, tuple):
+            data[name] = list(value)
+    return data
+
+
+def from_payload(name: str, data: dict[str, Any]) -> Action:
+    """Rebuild an action stored by :func:`to_payload`; KeyError for an unknown name."""
+    cls = ACTIONS[name]
+    values = dict(data)
+    values["priority"] = Priority(values.get("priority", Priority.REPLY))
+    if values.get("not_after"):
+        values["not_after"] = datetime.fromisoformat(values["not_after"])
+    for f in dataclasses.fields(cls):
+        if f.init and isinstance(values.get(f.name), list):
+            values[f.name] = tuple(values[f.name])
+    return cls(**values)

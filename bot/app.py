@@ -68,6 +68,7 @@ class App:
             owners=config.owners,
             risk_notice=config.bot.risk_notice,
             bot_name=config.bot.name,
+            ready=getattr(transport, "logged_in", None),
         )
         self.activity = ActivityRecorder(
             self.repo,

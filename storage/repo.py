@@ -820,6 +820,23 @@ class Repository:
         async with self._sessions.begin() as session:
             return _outbox_items((await session.execute(stmt)).all())
 
+    async def outbox_executed_since(
+        self, since: datetime
+    ) -> list[tuple[str, str | None, datetime]]:
+        """(kind, room_id, executed_at) of what reached WeChat since ``since``, oldest
+        first: the governor replays it at start so a restart does not reset its limits."""
+        since = require_aware(since, "since")
+        stmt = (
+            select(_OUTBOX.c.kind, _OUTBOX.c.room_id, _OUTBOX.c.executed_at)
+            .where(
+                _OUTBOX.c.executed_at >= since,
+                _OUTBOX.c.status.in_(("done", "failed")),
+            )
+            .order_by(_OUTBOX.c.executed_at)
+        )
+        async with self._sessions() as session:
+            return [(k, r, at) for k, r, at in (await session.execute(stmt)).all()]
+
     async def outbox_get(self, key: str) -> OutboxItem | None:
         stmt = select(_OUTBOX).where(_OUTBOX.c.key == key)
         async with self._sessions() as session:

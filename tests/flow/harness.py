@@ -8,6 +8,7 @@ delay are crossed by advancing it, never by sleeping.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -46,10 +47,12 @@ sandbox:
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, extra_yaml: str = "") -> None:
-        self.clock = ManualClock()
+    def __init__(
+        self, tmp_path: Path, extra_yaml: str = "", clock: ManualClock | None = None
+    ) -> None:
+        self.clock = clock or ManualClock()
         self.config = validate_config_text(BASE_YAML + textwrap.dedent(extra_yaml), "test.yaml")
-        self.db_path = tmp_path / "qunbot.db"
+        self.db_path = tmp_path / "qunbot.db"  # the same folder: the same database
         self.puppet: Any = sandbox_puppet(self.config, now=self.clock.now)
         self.transport = WechatyTransport(self.puppet, clock=self.clock)
         self.app = App(
@@ -75,6 +78,17 @@ class Harness:
     async def stop(self) -> None:
         await self.settle()
         await self.app.stop()
+
+    async def crash(self) -> None:
+        """Die without draining anything (as a SIGKILL would), then release the file."""
+        task = self.app.executor._task
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.app.executor._task = None
+        await self.transport.stop()
+        await self.app.engine.dispose()
 
     async def settle(self, max_seconds: float = 3600) -> None:
         """Handle what arrived, then let the executor send it, advancing time as needed."""

@@ -117,7 +117,7 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
         sa.CheckConstraint(
-            "status IN ('done', 'failed', 'dry_run', 'refused', 'skipped')",
+            "status IN ('done', 'failed', 'dry_run', 'refused', 'expired', 'in_doubt', 'skipped')",
             name=op.f("ck_audit_log_status"),
         ),
     )

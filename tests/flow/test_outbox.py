@@ -1,0 +1,98 @@
+"""Nothing lost, nothing repeated: the outbox across a crash and a restart."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from bot.actions import Say, to_payload
+from storage.types import NewOutboxItem
+from tests.flow.harness import ROOM, Harness
+
+
+async def test_an_action_queued_before_a_crash_is_sent_once_after_restart(tmp_path: Path) -> None:
+    first = Harness(tmp_path)
+    await first.start()
+    await first.puppet.member_says(ROOM, "wxid_a", "#帮助")
+    await first.puppet.member_says(ROOM, "wxid_a", "#规则")
+    await first.app.settle(send=False)
+    await first.clock.advance(0.5)  # the first reply goes; the second waits for the room gap
+    assert len(first.sent(ROOM)) == 1
+    await first.crash()
+
+    second = Harness(tmp_path, clock=first.clock)
+    await second.start()
+    await second.settle()
+    resent = second.sent(ROOM)
+    assert len(resent) == 1 and "1. " in resent[0].args["message"]  # the rules, once
+    counts = await second.repo.outbox_counts()
+    assert counts["message"] == {"done": 2}
+    await second.stop()
+
+    third = Harness(tmp_path, clock=first.clock)  # and never again
+    await third.start()
+    await third.settle()
+    assert third.sent(ROOM) == []
+    await third.stop()
+
+
+async def test_an_action_cut_off_while_sending_is_not_repeated(tmp_path: Path) -> None:
+    first = Harness(tmp_path)
+    await first.start()
+    await first.crash()
+    second = Harness(tmp_path, clock=first.clock)
+    now = second.clock.now()
+    # The outbox as a bot killed mid-send leaves it: claimed, no result recorded.
+    cut = Say(room=ROOM, text="半截", key="say:cut")
+    await second.repo.outbox_add(
+        [
+            NewOutboxItem(
+                key=cut.key,
+                action="say",
+                payload=to_payload(cut),
+                kind="message",
+                room_id=ROOM,
+                priority=int(cut.priority),
+                created_at=now,
+            )
+        ]
+    )
+    assert await second.repo.outbox_claim(cut.key, now)
+    await second.start()
+    await second.settle()
+    assert second.sent(ROOM) == []  # it may have reached WeChat: never sent twice
+    item = await second.repo.outbox_get(cut.key)
+    assert item is not None and item.status == "in_doubt"
+    assert [a.status for a in await second.repo.recent_audit(5)] == ["in_doubt"]
+    await second.stop()
+
+
+async def test_a_stale_action_expires_instead_of_going_out_late(tmp_path: Path) -> None:
+    first = Harness(tmp_path)
+    await first.start()
+    await first.puppet.member_says(ROOM, "wxid_a", "#帮助")
+    await first.app.settle(send=False)
+    await first.clock.advance(0.5)
+    deadline = first.clock.now() + timedelta(minutes=5)
+    await first.app.executor.submit(
+        [Say(room=ROOM, text="早安资讯", key="morning:1", not_after=deadline)]
+    )
+    await first.crash()
+
+    await first.clock.advance(3600)  # the bot was down for an hour
+    second = Harness(tmp_path, clock=first.clock)
+    await second.start()
+    await second.settle()
+    assert second.sent(ROOM) == []
+    item = await second.repo.outbox_get("morning:1")
+    assert item is not None and item.status == "expired"
+    audit = await second.repo.recent_audit(5)
+    assert ("say", "expired") in [(a.action, a.status) for a in audit]
+    await second.stop()
+
+
+async def test_the_same_key_submitted_twice_is_one_action(bot: Harness) -> None:
+    await bot.app.executor.submit([Say(room=ROOM, text="一次", key="once")])
+    await bot.app.executor.submit([Say(room=ROOM, text="一次", key="once")])
+    await bot.settle()
+    assert [c.args["message"] for c in bot.sent(ROOM)] == ["一次"]
