@@ -837,6 +837,28 @@ class Repository:
         async with self._sessions() as session:
             return [(k, r, at) for k, r, at in (await session.execute(stmt)).all()]
 
+    async def action_counters(self, delayed_after: float = 1.0) -> dict[str, dict[str, int]]:
+        """Per kind of action: sent, delayed (waited over ``delayed_after`` s for
+        its turn), refused, failed, expired, in doubt, pending — from the outbox."""
+        stmt = select(_OUTBOX.c.kind, _OUTBOX.c.status, _OUTBOX.c.created_at, _OUTBOX.c.executed_at)
+        counters: dict[str, dict[str, int]] = {}
+        names = {"done": "sent", "dry_run": "sent"}
+        async with self._sessions() as session:
+            for kind, status, created, executed in (await session.execute(stmt)).all():
+                c = counters.setdefault(
+                    kind,
+                    dict.fromkeys(
+                        ("sent", "delayed", "refused", "failed", "expired", "in_doubt", "pending"),
+                        0,
+                    ),
+                )
+                name = names.get(status, status)
+                if name in c:
+                    c[name] += 1
+                if executed is not None and (executed - created).total_seconds() > delayed_after:
+                    c["delayed"] += 1
+        return counters
+
     async def outbox_get(self, key: str) -> OutboxItem | None:
         stmt = select(_OUTBOX).where(_OUTBOX.c.key == key)
         async with self._sessions() as session:
@@ -917,6 +939,7 @@ class Repository:
             ],
             "last_connection": conns[0] if conns else None,
             "recent_connections": conns[: max(recent, 0)],
+            "actions": await self.action_counters(),
             "outbox": outbox,
             "outbox_pending": sum(c.get("pending", 0) for c in outbox.values()),
             "outbox_in_doubt": sum(c.get("in_doubt", 0) for c in outbox.values()),

@@ -96,3 +96,19 @@ async def test_the_same_key_submitted_twice_is_one_action(bot: Harness) -> None:
     await bot.app.executor.submit([Say(room=ROOM, text="一次", key="once")])
     await bot.settle()
     assert [c.args["message"] for c in bot.sent(ROOM)] == ["一次"]
+
+
+async def test_status_counts_actions_per_kind_from_the_database(bot: Harness) -> None:
+    await bot.puppet.member_says(ROOM, "wxid_a", "#帮助")
+    await bot.puppet.member_says(ROOM, "wxid_a", "#规则")  # waits for the room gap
+    await bot.settle()
+    report = await bot.repo.status_report()
+    assert report["actions"]["message"] | {} == {
+        "sent": 2,
+        "delayed": 1,
+        "refused": 0,
+        "failed": 0,
+        "expired": 0,
+        "in_doubt": 0,
+        "pending": 0,
+    }
