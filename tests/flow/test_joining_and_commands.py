@@ -79,3 +79,31 @@ async def test_a_risk_control_error_pauses_that_kind_and_tells_the_owners(bot: H
     await bot.settle()
     assert len(bot.sent(ROOM)) == 1  # the breaker closed after 24 h
     assert BOT not in {c.args.get("conversation_id") for c in bot.sent()}
+
+
+async def test_failed_removals_open_the_breaker_until_it_closes(bot: Harness) -> None:
+    from bot.actions import RemoveMember
+
+    bot.puppet.fail_next("room_delete", 1, "操作过于频繁")
+    await bot.app.executor.submit([RemoveMember(room=ROOM, member_id="wxid_a", reason="test")])
+    await bot.settle()
+    # the owner is told, in a direct message
+    notices = [c for c in bot.sent() if c.args["conversation_id"] == OWNER]
+    assert len(notices) == 1 and "暂停" in notices[0].args["message"]
+    assert "remove_member" in notices[0].args["message"]
+
+    # no further removal is attempted while the breaker is open
+    await bot.clock.advance(3600)
+    await bot.app.executor.submit([RemoveMember(room=ROOM, member_id="wxid_a", reason="again")])
+    await bot.settle()
+    assert len(bot.puppet.calls_to("room_delete")) == 1
+    refused = [a for a in await bot.repo.recent_audit(10) if a.status == "refused"]
+    assert [a.action for a in refused] == ["remove_member"]
+
+    # 24 h after the error it closes, and removals work again
+    await bot.clock.advance(23 * 3600)
+    await bot.app.executor.submit([RemoveMember(room=ROOM, member_id="wxid_a", reason="later")])
+    await bot.settle()
+    deletes = bot.puppet.calls_to("room_delete")
+    assert len(deletes) == 2 and deletes[-1].error is None
+    assert "wxid_a" not in await bot.puppet.room_members(ROOM)
