@@ -9,6 +9,7 @@ nothing queued is lost.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -91,6 +92,12 @@ class App:
             every(config.bot.reminder_check_minutes, ZoneInfo(config.bot.timezone)),
             self.remind_newcomers,
         )
+        self.calendar.add(
+            "reconcile-members",
+            every(config.bot.reconcile_minutes, ZoneInfo(config.bot.timezone)),
+            self.reconcile,
+        )
+        self._reconcile_cursor = 0
         self.bot_id = ""
         self._started = False
         self._accepting = True
@@ -176,6 +183,21 @@ class App:
 
     async def submit(self, actions: Sequence[Action]) -> None:
         await self.executor.submit(actions)
+
+    async def reconcile(self) -> int:
+        """Compare a few groups' member lists with storage (round-robin, rate-limited
+        by the calendar: member-list fetches are a risk-control trigger)."""
+        rooms = self.policies.managed_rooms()
+        if not rooms or not getattr(self.transport, "logged_in", asyncio.Event()).is_set():
+            return 0
+        n = min(self.config.bot.reconcile_rooms_per_run, len(rooms))
+        start = self._reconcile_cursor % len(rooms)
+        batch = (rooms[start:] + rooms[:start])[:n]
+        self._reconcile_cursor = start + n
+        events = await self.transport.snapshots(batch)
+        for event in events:
+            self.on_event(event)
+        return len(events)
 
     async def remind_newcomers(self) -> int:
         return await remind_silent_newcomers(self.repo, self.policies, self.clock, self.submit)

@@ -263,7 +263,9 @@ NameCardFormat = Annotated[str, Field(min_length=1, max_length=40)]
 
 BotText = WelcomeTemplate  # any other text the bot says: same placeholders
 
-NOTICE_PLACEHOLDERS = frozenset({"bot_name", "minutes", "action", "error", "hours"})
+NOTICE_PLACEHOLDERS = frozenset(
+    {"bot_name", "minutes", "action", "error", "hours", "group", "role"}
+)
 
 
 def _check_notice_template(value: str) -> str:
@@ -337,6 +339,23 @@ class BotSettings(_Model):
     away_notice: NoticeText = Field(
         default="⚠️ {bot_name} 刚才与微信断开了约 {minutes} 分钟，现已恢复。断线期间的入群欢迎和消息可能有遗漏。",
         description="Sent to the owners after a long disconnection. Placeholders: {bot_name}, {minutes}",
+    )
+    degraded_notice: NoticeText = Field(
+        default="ℹ️ {bot_name} 在「{group}」里不是群主或管理员，无法移出成员："
+        "广告处理、私自拉人处理和潜水清理在该群只会提醒群管，不会自动移人。"
+        "如需启用，请把 {bot_name} 设为群管理员。",
+        description="Sent once to the owners per group where the bot cannot remove members. "
+        "Placeholders: {bot_name}, {group}, {role}",
+    )
+    reconcile_minutes: float = Field(
+        default=60,
+        ge=10,
+        le=1440,
+        description="How often member lists are compared with storage (frequent member-list "
+        "fetches are a risk-control trigger: keep it at 10 minutes or more).",
+    )
+    reconcile_rooms_per_run: int = Field(
+        default=20, ge=1, le=500, description="At most this many groups are read per run."
     )
     risk_notice: NoticeText = Field(
         default="⚠️ 风控提醒：微信拒绝了「{action}」（{error}）。为保护账号，同类操作已暂停 {hours} 小时。",

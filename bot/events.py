@@ -127,6 +127,8 @@ class RoomSnapshotEvent:
     at: datetime
     topic: str = ""
     member_names: tuple[str, ...] = ()
+    owner_id: str | None = None
+    admin_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,11 +68,9 @@ class JoiningGroups(BaseHandler):
             return Result(stop=True)
         tier = configured or "member"
         policy = ctx.policies.adopt(event.room_id, tier, event.topic)
+        # The members already there arrive as a snapshot right after this event
+        # (handlers.membership): recorded as present, not welcomed as newcomers.
         await ctx.repo.upsert_group(event.room_id, event.topic, tier, event.at)
-        # Members already there are not newcomers: record them without a welcome.
-        for member in event.member_ids:
-            if member != ctx.bot_id:
-                await ctx.repo.record_join(event.room_id, member, event.at, None)
         if policy is None:
             return Result(stop=True)
         intro = Say(

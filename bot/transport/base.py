@@ -27,5 +27,8 @@ class Transport(Protocol):
 
     async def stop(self) -> None: ...
 
+    async def snapshots(self, room_ids: list[str] | None = None) -> list[Event]:
+        """Who is in each room now (member-list reads: use sparingly)."""
+
     async def execute(self, action: Action) -> str | None:
         """Carry out one action; return what the platform returned (a message id)."""

@@ -96,6 +96,7 @@ class LiveBot:
     async def start(self) -> None:
         await self.app.start()
         await asyncio.wait_for(self.transport.logged_in.wait(), 20)
+        await self.app.settle(send=False)  # the login's member snapshot is stored
 
     async def stop(self) -> None:
         await self.app.stop()

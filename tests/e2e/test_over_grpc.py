@@ -125,3 +125,17 @@ async def test_the_token_is_never_logged(peer: NodePeer, tmp_path, caplog) -> No
     await bot.stop()
     assert peer.token not in caplog.text
     assert peer.token not in repr(bot.transport.puppet)
+
+
+async def test_a_member_who_leaves_without_an_event_is_found_by_reconciliation(
+    live: LiveBot,
+) -> None:
+    assert "wxid_a" in await live.repo.current_members(ROOM)
+    await live.peer.cmd("leave_silently", room=ROOM, member="wxid_a")
+    assert await live.app.reconcile() == 1
+    await live.app.settle(send=False)
+    assert "wxid_a" not in await live.repo.current_members(ROOM)
+    membership = await live.repo.get_membership(ROOM, "wxid_a")
+    assert membership is not None and membership.left_at is not None
+    group = await live.repo.get_group(ROOM)
+    assert group is not None and group.bot_role == "admin"  # learned from the member list

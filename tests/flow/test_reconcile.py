@@ -1,0 +1,46 @@
+"""Member lists are the truth: reconciliation and the bot's own role."""
+
+from __future__ import annotations
+
+from tests.flow.harness import OWNER, ROOM, ROOM2, Harness
+
+
+async def test_a_member_who_leaves_without_an_event_is_found_by_reconciliation(
+    bot: Harness,
+) -> None:
+    bot.puppet.leave_silently(ROOM, "wxid_a")
+    await bot.settle()
+    assert "wxid_a" in await bot.repo.current_members(ROOM)  # nothing told us yet
+
+    assert await bot.app.reconcile() == 2  # both managed groups read once
+    await bot.settle()
+    assert "wxid_a" not in await bot.repo.current_members(ROOM)
+    membership = await bot.repo.get_membership(ROOM, "wxid_a")
+    assert membership is not None and membership.left_at == bot.clock.now()
+
+
+async def test_reconciliation_reads_a_limited_number_of_groups_per_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    harness = Harness(tmp_path, "bot: {reconcile_rooms_per_run: 1}\n")
+    await harness.start()
+    before = len(harness.puppet.calls_to("room_members"))
+    assert await harness.app.reconcile() == 1
+    assert await harness.app.reconcile() == 1
+    reads = [c.args["room_id"] for c in harness.puppet.calls_to("room_members")[before:]]
+    assert sorted(reads) == [ROOM, ROOM2]  # round-robin, one per run
+    await harness.stop()
+
+
+async def test_owners_are_told_once_where_the_bot_cannot_remove_members(bot: Harness) -> None:
+    assert [c for c in bot.sent() if c.args["conversation_id"] == OWNER] == []  # admin everywhere
+    group = await bot.repo.get_group(ROOM2)
+    assert group is not None and group.bot_role == "admin"
+
+    bot.puppet.set_admins(ROOM2, [])  # somebody took the bot's admin rights away
+    await bot.app.reconcile()
+    await bot.settle()
+    await bot.app.reconcile()
+    await bot.settle()
+    notices = [c for c in bot.sent() if c.args["conversation_id"] == OWNER]
+    assert len(notices) == 1 and "测试二群" in notices[0].args["message"]
+    group = await bot.repo.get_group(ROOM2)
+    assert group is not None and group.bot_role == "member"
