@@ -129,13 +129,17 @@ def _membership_state(row: Membership, *, changed: bool = True) -> MembershipSta
     )
 
 
-def _audit_entry(row: AuditLog) -> AuditEntry:
+def _json_object(text: str | None) -> dict[str, Any]:
+    """A stored JSON object; anything else comes back wrapped, never as an error."""
     try:
-        detail = json.loads(row.detail) if row.detail else {}
+        value = json.loads(text) if text else {}
     except ValueError:
-        detail = {"raw": row.detail}
-    if not isinstance(detail, dict):
-        detail = {"value": detail}
+        return {"raw": text}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _audit_entry(row: AuditLog) -> AuditEntry:
+    detail = _json_object(row.detail)
     return AuditEntry(
         id=row.id,
         at=row.at,
@@ -173,12 +177,7 @@ def _payload_json(payload: Mapping[str, Any]) -> str:
 
 
 def _outbox_item(row: Any) -> OutboxItem:
-    try:
-        payload = json.loads(row.payload) if row.payload else {}
-    except ValueError:
-        payload = {"raw": row.payload}
-    if not isinstance(payload, dict):
-        payload = {"value": payload}
+    payload = _json_object(row.payload)
     return OutboxItem(
         id=row.id,
         key=row.key,

@@ -9,25 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import CheckConstraint, Connection, insert, inspect, select, text
+from sqlalchemy import CheckConstraint, Connection, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import (
     alembic_config,
-    create_engine,
     current_revision,
     head_revision,
     session_factory,
@@ -36,12 +30,12 @@ from storage.db import (
 from storage.models import Base, Outbox
 from storage.repo import Repository
 from storage.types import NewOutboxItem, OutboxItem
+from tests.unit.conftest import Store
 
 T0 = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
 CST = timezone(timedelta(hours=8))
 ROOM = "r1@chatroom"
 ROOM2 = "r2@chatroom"
-PG_URL_ENV = "QUNBOT_TEST_PG_URL"
 
 
 def at(minutes: float = 0) -> datetime:
@@ -73,55 +67,6 @@ def item(
         created_at=at(minutes),
         not_after=not_after,
     )
-
-
-@dataclass
-class Store:
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    repo: Repository
-
-
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite-file"),
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-]
-
-
-@pytest.fixture(params=BACKENDS)
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    """A fresh, empty database (not yet migrated) on each backend."""
-    if request.param == "sqlite":
-        eng = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'qunbot.db'}")
-        try:
-            yield eng
-        finally:
-            await eng.dispose()
-        return
-    url = os.environ.get(PG_URL_ENV)
-    if not url:
-        pytest.skip(f"{PG_URL_ENV} is not set")
-    schema = f"qunbot_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url)
-    try:
-        async with admin.begin() as conn:
-            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        eng = create_engine(url, connect_args={"server_settings": {"search_path": schema}})
-        try:
-            yield eng
-        finally:
-            await eng.dispose()
-            async with admin.begin() as conn:
-                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    finally:
-        await admin.dispose()
-
-
-@pytest.fixture
-async def store(engine: AsyncEngine) -> Store:
-    await upgrade(engine)
-    sessions = session_factory(engine)
-    return Store(engine, sessions, Repository(sessions))
 
 
 async def get(store: Store, key: str) -> OutboxItem:

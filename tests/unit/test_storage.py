@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -23,9 +19,9 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import CheckConstraint, Connection, DateTime, insert, inspect, select, text
+from sqlalchemy import CheckConstraint, Connection, DateTime, insert, inspect, select
 from sqlalchemy.exc import StatementError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 import storage.repo
 from storage import (
@@ -40,12 +36,12 @@ from storage import (
     upgrade,
 )
 from storage.models import ActivityEvent, Base, ConnectionLog, Contact, Group
+from tests.unit.conftest import Store
 
 T0 = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
 CST = timezone(timedelta(hours=8))
 ROOM = "r1@chatroom"
 ROOM2 = "r2@chatroom"
-PG_URL_ENV = "QUNBOT_TEST_PG_URL"
 
 
 def at(minutes: float = 0, *, days: float = 0) -> datetime:
@@ -54,60 +50,6 @@ def at(minutes: float = 0, *, days: float = 0) -> datetime:
 
 def naive() -> datetime:
     return datetime(2026, 1, 5, 9, 0)  # noqa: DTZ001 - the point of the test
-
-
-@dataclass
-class Store:
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    repo: Repository
-
-    @property
-    def backend(self) -> str:
-        return self.engine.dialect.name
-
-
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite-file"),
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-]
-
-
-@pytest.fixture(params=BACKENDS)
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    """A fresh, empty database (not yet migrated) on each backend."""
-    if request.param == "sqlite":
-        # A directory that does not exist yet: create_engine makes it.
-        eng = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'data' / 'qunbot.db'}")
-        try:
-            yield eng
-        finally:
-            await eng.dispose()
-        return
-    url = os.environ.get(PG_URL_ENV)
-    if not url:
-        pytest.skip(f"{PG_URL_ENV} is not set")
-    schema = f"qunbot_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url)
-    try:
-        async with admin.begin() as conn:
-            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        eng = create_engine(url, connect_args={"server_settings": {"search_path": schema}})
-        try:
-            yield eng
-        finally:
-            await eng.dispose()
-            async with admin.begin() as conn:
-                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    finally:
-        await admin.dispose()
-
-
-@pytest.fixture
-async def store(engine: AsyncEngine) -> Store:
-    await upgrade(engine)
-    sessions = session_factory(engine)
-    return Store(engine, sessions, Repository(sessions))
 
 
 def msg(
