@@ -50,6 +50,7 @@ from bot.clock import Clock
 from bot.events import (
     Attachment,
     BotJoinedRoomEvent,
+    ConnectionEvent,
     Event,
     FriendshipEvent,
     JoinEvent,
@@ -62,6 +63,7 @@ from bot.events import (
     RoomSnapshotEvent,
 )
 from bot.transport.base import ActionFailed, Sink
+from bot.transport.supervisor import Supervisor
 from bot.transport.timeutil import puppet_time
 
 log = logging.getLogger(__name__)
@@ -103,15 +105,34 @@ def message_kind(sdk_type: Any) -> MessageKind:
 class WechatyTransport:
     """The only place that calls the Wechaty SDK."""
 
-    def __init__(self, puppet: Any, *, clock: Clock, name: str = "qunbot") -> None:
+    def __init__(
+        self,
+        puppet: Any,
+        *,
+        clock: Clock,
+        name: str = "qunbot",
+        watchdog_timeout: float = 60.0,
+        ding_timeout: float = 15.0,
+    ) -> None:
         self._puppet = puppet
         self._clock = clock
         self._name = name
         self._bot: Any = None
         self._sink: Sink | None = None
-        self._order: asyncio.Queue[asyncio.Task[list[Event]] | None] = asyncio.Queue()
+        self._order: asyncio.Queue[asyncio.Future[list[Event]] | None] = asyncio.Queue()
         self._deliverer: asyncio.Task[None] | None = None
         self._runner: asyncio.Task[None] | None = None
+        self.supervisor: Supervisor | None = None
+        if getattr(puppet, "blocks_while_streaming", False):
+            self.supervisor = Supervisor(
+                self._puppet.start,
+                clock=clock,
+                ding=self._puppet.ding,
+                teardown=self._teardown,
+                on_state=self._connection_state,
+                watchdog_timeout=watchdog_timeout,
+                ding_timeout=ding_timeout,
+            )
         self.logged_in = asyncio.Event()
         self.stream_ended = asyncio.Event()
         self.observers: list[Callable[[str, Any], None]] = []  # e.g. a watchdog
@@ -152,23 +173,46 @@ class WechatyTransport:
         for name in _CONVERTED + _OBSERVED:
             self._puppet.on(name, partial(self._on_raw, name))
         self._deliverer = asyncio.create_task(self._deliver(), name="wechaty-deliver")
-        self._runner = asyncio.create_task(self._run_puppet(), name="wechaty-puppet")
+        if self.supervisor is not None:
+            # A gRPC puppet's start() returns only when its event stream ends:
+            # the supervisor runs it, and again after each loss.
+            self.supervisor.start()
+        else:
+            self._runner = asyncio.create_task(self._run_puppet(), name="wechaty-puppet")
 
     async def _run_puppet(self) -> None:
-        # A gRPC puppet's start() returns only when its event stream ends.
         try:
             await self._puppet.start()
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("the puppet stopped with an error")
-            self.stream_ended.set()
-            return
-        if getattr(self._puppet, "blocks_while_streaming", False):
-            log.warning("the puppet's event stream ended")
+            log.exception("the puppet failed to start")
             self.stream_ended.set()
 
+    async def _teardown(self) -> None:
+        """Drop a dead connection (frozen or half-open) without logging out."""
+        channel = getattr(self._puppet, "channel", None)
+        if channel is not None:
+            channel.close()
+            self._puppet.channel = None
+
+    def _connection_state(self, state: str, detail: str) -> None:
+        if state == "disconnected":
+            self.logged_in.clear()
+            self.stream_ended.set()
+        self._emit(ConnectionEvent(state, self._clock.now(), detail))
+
+    def _emit(self, event: Event) -> None:
+        """Deliver an event of our own, in order with the puppet's."""
+        future: asyncio.Future[list[Event]] = asyncio.get_running_loop().create_future()
+        future.set_result([event])
+        self._undelivered += 1
+        self._delivered.clear()
+        self._order.put_nowait(future)
+
     async def stop(self) -> None:
+        if self.supervisor is not None:
+            await self.supervisor.stop()
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -185,6 +229,11 @@ class WechatyTransport:
 
     def _on_raw(self, name: str, payload: Any = None) -> None:
         """Synchronous pyee listener: fixes the arrival order of events."""
+        if self.supervisor is not None:
+            self.supervisor.feed()
+        if name == "login" and self.stream_ended.is_set():
+            self.stream_ended.clear()
+            self._emit(ConnectionEvent("connected", self._clock.now(), "logged in again"))
         for observer in self.observers:
             try:
                 observer(name, payload)
@@ -319,6 +368,7 @@ class WechatyTransport:
             except Exception:
                 log.warning("could not read room %s after joining it", room_id, exc_info=True)
             events.append(BotJoinedRoomEvent(room_id, inviter, at, topic, members))
+            events.extend(await self.snapshots([room_id]))  # who is there, who owns it
             invited = tuple(i for i in invited if i != me)
         if invited:
             names = []
@@ -339,15 +389,20 @@ class WechatyTransport:
         for room_id in room_ids if room_ids is not None else await self._puppet.room_list():
             try:
                 room = self._bot.Room.load(room_id)
-                await room.ready()
+                # Room.ready(force_sync=True) returns early on a cached room
+                # (defect 8): reload the payload for the owner and admins.
+                room.payload = await self._puppet.room_payload(room_id)
                 members = await room.member_list()
+                payload = room.payload
                 events.append(
                     RoomSnapshotEvent(
                         str(room_id),
                         tuple(m.contact_id for m in members),
                         self._clock.now(),
-                        room.payload.topic or "",
+                        payload.topic or "",
                         tuple(_name_of(m) for m in members),
+                        owner_id=payload.owner_id or None,
+                        admin_ids=tuple(payload.admin_ids or ()),
                     )
                 )
             except Exception:
@@ -409,9 +464,26 @@ class WechatyTransport:
             await (await self._room(action.room)).announce(action.text)
             return None
         if isinstance(action, SetTopic):
-            await (await self._room(action.room)).topic(action.topic)
+            # Room.topic(new) only logs a failed SET: ask the puppet, so errors surface.
+            await self._puppet.room_topic(action.room, action.topic)
             return None
         raise ActionFailed(f"{type(action).__name__} is not supported by this transport")
+
+    async def image_bytes(self, message_id: str) -> bytes:
+        """The bytes of an image or file message, of any size.
+
+        ``Message.to_file_box()`` asks the puppet's ``message_image`` (images)
+        or ``message_file`` (the rest); ``ServicePuppet`` reads both through the
+        streaming RPCs, so files over 20 KB work too (defect 4).  A message
+        without a file raises the SDK's or the puppet's error.
+        """
+        if self._bot is None:
+            raise ActionFailed("the transport is not started")
+        from bot.transport.sandbox_puppet import file_box_bytes
+
+        msg = self._bot.Message.load(message_id)
+        await msg.ready()
+        return file_box_bytes(await msg.to_file_box())
 
     async def _room(self, room_id: str) -> Any:
         room = self._bot.Room.load(room_id)

@@ -11,20 +11,41 @@ defect in shared/wechaty-notes.md:
 * an unknown TS message type (Post = 16, defect 5) becomes UNSPECIFIED
   instead of an IndexError;
 * the token is never logged (upstream's constructor prints it in warnings);
-  no discovery service and no port probe: the endpoint is required.
+  no discovery service and no port probe: the endpoint is required;
+* room topic / announcement and contact alias GETs and SETs use request and
+  response messages numbered as the Node gateway's proto numbers them
+  (defect 3): upstream's stubs put the value in field 2, which the gateway
+  ignores, and read the answer from field 1, which it leaves empty;
+* ``message_image`` / ``message_file`` read the bytes through the streaming
+  RPCs, which work for any size: the unary RPCs answer with a UUID FileBox
+  above 20 KB, which Python cannot resolve (defect 4).
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import dataclasses
 import json
 import logging
-from typing import Any
+import mimetypes
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Optional
 
 from bot import compat
 
 compat.apply()
 
+import betterproto  # noqa: E402
 from grpclib.client import Channel  # noqa: E402
+from grpclib.const import Cardinality, Status  # noqa: E402
+from grpclib.exceptions import GRPCError  # noqa: E402
+from wechaty_grpc.wechaty.puppet import (  # noqa: E402
+    MessageFileStreamRequest,
+    MessageFileStreamResponse,
+    MessageImageStreamRequest,
+    MessageImageStreamResponse,
+)
 from wechaty_puppet import (  # noqa: E402
     EventDongPayload,
     EventErrorPayload,
@@ -39,6 +60,8 @@ from wechaty_puppet import (  # noqa: E402
     EventRoomLeavePayload,
     EventRoomTopicPayload,
     EventScanPayload,
+    FileBox,
+    ImageType,
     MessageType,
     Puppet,
     PuppetOptions,
@@ -124,10 +147,174 @@ _BUILDERS: dict[str, tuple[str, Any]] = {
 }
 
 
+# ---------------------------------------------------------------------------
+# Defect 3: the Node gateway's numbering (wechaty-grpc 1.x, puppet/room.proto
+# and puppet/contact.proto).  A request carries the value twice, as the Node
+# client does: field 3 (``optional string``, what gateways >= 1.0 read) and
+# field 2 (the deprecated StringValue, what older gateways read).  Neither set
+# means GET.  A response carries it in field 2; field 1 is the deprecated
+# wrapper, read only when field 2 is empty.  The proto3 ``optional`` is a
+# one-field oneof, so an empty string set on purpose (clearing an
+# announcement) is still sent.  ``Optional[str]``, not ``str | None``:
+# betterproto 1.x recognizes a wrapper field only by ``typing.Union``.
+# ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(eq=False, repr=False)
+class _OptionalString(betterproto.Message):
+    """Sends an ``optional string`` set to "" (betterproto 1.x drops it).
+
+    betterproto 1.2.5 skips an empty string even when it is the selected
+    field of its oneof, so ``room_announce(room, "")`` would reach the
+    gateway as a GET.  Append such fields by hand: key, length 0.
+    """
+
+    def __bytes__(self) -> bytes:
+        output = super().__bytes__()
+        for field in dataclasses.fields(self):
+            meta = betterproto.FieldMetadata.get(field)
+            if (
+                meta.group
+                and meta.proto_type == betterproto.TYPE_STRING
+                and self._group_map.get(meta.group) is field
+                and getattr(self, field.name) == ""
+            ):
+                output += betterproto.encode_varint((meta.number << 3) | 2) + b"\x00"
+        return output
+
+    def SerializeToString(self) -> bytes:  # what grpclib calls
+        # betterproto binds this name to the base class's __bytes__.
+        return self.__bytes__()
+
+
+@dataclasses.dataclass(eq=False, repr=False)
+class NodeRoomTopicRequest(_OptionalString):
+    id: str = betterproto.string_field(1)
+    topic_string_value_deprecated: Optional[str] = betterproto.message_field(  # noqa: UP045
+        2, wraps=betterproto.TYPE_STRING
+    )
+    topic: str = betterproto.string_field(3, group="_topic")
+
+
+@dataclasses.dataclass(eq=False, repr=False)
+class NodeRoomTopicResponse(betterproto.Message):
+    topic_string_value_deprecated: Optional[str] = betterproto.message_field(  # noqa: UP045
+        1, wraps=betterproto.TYPE_STRING
+    )
+    topic: str = betterproto.string_field(2)
+
+
+@dataclasses.dataclass(eq=False, repr=False)
+class NodeRoomAnnounceRequest(_OptionalString):
+    id: str = betterproto.string_field(1)
+    text_string_value_deprecated: Optional[str] = betterproto.message_field(  # noqa: UP045
+        2, wraps=betterproto.TYPE_STRING
+    )
+    text: str = betterproto.string_field(3, group="_text")
+
+
+@dataclasses.dataclass(eq=False, repr=False)
+class NodeRoomAnnounceResponse(betterproto.Message):
+    text_string_value_deprecated: Optional[str] = betterproto.message_field(  # noqa: UP045
+        1, wraps=betterproto.TYPE_STRING
+    )
+    text: str = betterproto.string_field(2)
+
+
+@dataclasses.dataclass(eq=False, repr=False)
+class NodeContactAliasRequest(_OptionalString):
+    id: str = betterproto.string_field(1)
+    alias_string_value_deprecated: Optional[str] = betterproto.message_field(  # noqa: UP045
+        2, wraps=betterproto.TYPE_STRING
+    )
+    alias: str = betterproto.string_field(3, group="_alias")
+
+
+@dataclasses.dataclass(eq=False, repr=False)
+class NodeContactAliasResponse(betterproto.Message):
+    alias_string_value_deprecated: Optional[str] = betterproto.message_field(  # noqa: UP045
+        1, wraps=betterproto.TYPE_STRING
+    )
+    alias: str = betterproto.string_field(2)
+
+
+def topic_request(room_id: str, topic: str | None) -> NodeRoomTopicRequest:
+    """GET when ``topic`` is None, else SET (an empty string is a SET)."""
+    if topic is None:
+        return NodeRoomTopicRequest(id=room_id)
+    return NodeRoomTopicRequest(id=room_id, topic=topic, topic_string_value_deprecated=topic)
+
+
+def announce_request(room_id: str, text: str | None) -> NodeRoomAnnounceRequest:
+    """GET when ``text`` is None, else SET (an empty string is a SET)."""
+    if text is None:
+        return NodeRoomAnnounceRequest(id=room_id)
+    return NodeRoomAnnounceRequest(id=room_id, text=text, text_string_value_deprecated=text)
+
+
+def alias_request(contact_id: str, alias: str | None) -> NodeContactAliasRequest:
+    """GET when ``alias`` is None, else SET (an empty string is a SET)."""
+    if alias is None:
+        return NodeContactAliasRequest(id=contact_id)
+    return NodeContactAliasRequest(id=contact_id, alias=alias, alias_string_value_deprecated=alias)
+
+
+def _value(current: str, deprecated: str | None) -> str:
+    """A response's value: field 2, else the deprecated wrapper in field 1."""
+    return current or deprecated or ""
+
+
+# ---------------------------------------------------------------------------
+# Defect 4: files through the (deprecated, still served) streaming RPCs.
+# ---------------------------------------------------------------------------
+
+
+def file_box_from_chunks(chunks: Iterable[Any]) -> FileBox:
+    """A Base64 ``FileBox`` from the ``FileBoxChunk``s of a file stream.
+
+    The gateway sends a first chunk with the file's name, then chunks with
+    the data (``packFileBoxToChunk`` in wechaty-puppet-service); ``data`` and
+    ``name`` form the oneof ``payload``.
+    """
+    name: str | None = None
+    parts: list[bytes] = []
+    for chunk in chunks:
+        field, value = betterproto.which_one_of(chunk, "payload")
+        if field == "name":
+            if name is not None:
+                raise ValueError("the file stream carried two names")
+            name = str(value)
+        elif field == "data":
+            if name is None:
+                raise ValueError("the file stream sent data before the file name")
+            parts.append(bytes(value))
+    if name is None:
+        raise ValueError("the file stream ended without a file name")
+    box = FileBox.from_base64(base64.b64encode(b"".join(parts)), name=name)
+    box.mediaType = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return box
+
+
+def _unary_file_box(serialized: str) -> FileBox:
+    data = json.loads(serialized)
+    if isinstance(data, dict) and "uuid" in data:
+        raise ValueError(
+            "the gateway answered with a UUID FileBox (files over 20 KB), "
+            "which the Python SDK cannot resolve"
+        )
+    return FileBox.from_json(data)
+
+
+class _SilentStream(TimeoutError):
+    """The file stream sent nothing at all within the timeout."""
+
+
 class ServicePuppet(PuppetService):
     """``PuppetService`` that survives malformed events and keeps its token secret."""
 
     blocks_while_streaming = True
+    #: seconds a file stream may stay silent (before its first chunk, between chunks)
+    file_stream_timeout: float = 60.0
 
     def __init__(self, endpoint: str, token: str, name: str = "qunbot") -> None:
         if not endpoint:
@@ -151,17 +338,160 @@ class ServicePuppet(PuppetService):
     def _init_puppet(self) -> None:
         from wechaty_grpc.wechaty import PuppetStub
 
+        if self.channel is not None:  # a reconnect: drop the dead connection first
+            self.channel.close()
         host, _, port = str(self.options.end_point).rpartition(":")
         self.channel = Channel(host=host or "127.0.0.1", port=int(port))
         # The gateway reads the token from the HTTP/2 :authority header.
         self.channel._authority = self.options.token
         self._puppet_stub = PuppetStub(self.channel)
 
+    async def start(self) -> None:
+        """Connect and stream events until the stream ends.
+
+        Upstream calls the gateway's ``Stop()`` and then ``Start()`` on every
+        connect (defect 10): the gateway's puppet logs the real account out and
+        in each time, a risk-control trigger.  ``Start()`` alone is enough: it
+        starts a stopped puppet and leaves a running one logged in, and the
+        gateway replays the login when the event stream opens.
+        """
+        self._init_puppet()
+        await self.puppet_stub.start()
+        await self._listen_for_event()
+
     async def message_payload(self, message_id: str) -> Any:
         response = await self.puppet_stub.message_payload(id=message_id)
         if isinstance(response.type, int) and not 0 <= response.type <= 15:
             response.type = MessageType.MESSAGE_TYPE_UNSPECIFIED  # defect 5
         return _map_message_type(response)
+
+    # -------------------------------------------- topic / announce / alias (defect 3)
+
+    async def room_topic(  # type: ignore[override]  # upstream: SET only, -> None
+        self, room_id: str, new_topic: str | None = None
+    ) -> str:
+        """GET (``new_topic`` None) or SET the room's topic; returns the topic."""
+        response = await self.puppet_stub._unary_unary(
+            "/wechaty.Puppet/RoomTopic", topic_request(room_id, new_topic), NodeRoomTopicResponse
+        )
+        if new_topic is not None:
+            return new_topic
+        return _value(response.topic, response.topic_string_value_deprecated)
+
+    async def room_announce(self, room_id: str, announcement: str | None = None) -> str:
+        """GET (``announcement`` None) or SET the room's announcement; returns it."""
+        response = await self.puppet_stub._unary_unary(
+            "/wechaty.Puppet/RoomAnnounce",
+            announce_request(room_id, announcement),
+            NodeRoomAnnounceResponse,
+        )
+        if announcement is not None:
+            return announcement
+        return _value(response.text, response.text_string_value_deprecated)
+
+    async def contact_alias(self, contact_id: str, alias: str | None = None) -> str:
+        """GET (``alias`` None) or SET the contact's alias; returns it."""
+        response = await self.puppet_stub._unary_unary(
+            "/wechaty.Puppet/ContactAlias",
+            alias_request(contact_id, alias),
+            NodeContactAliasResponse,
+        )
+        if alias is not None:
+            return alias
+        return _value(response.alias, response.alias_string_value_deprecated)
+
+    # ------------------------------------------------------ images, files (defect 4)
+
+    async def message_image(
+        self, message_id: str, image_type: ImageType = ImageType.IMAGE_TYPE_ARTWORK
+    ) -> FileBox:
+        """The image of a message, any size, as a Base64 ``FileBox`` (ARTWORK: the original)."""
+
+        async def unary() -> str:
+            response = await self.puppet_stub.message_image(id=message_id, type=image_type)
+            return str(response.filebox)
+
+        return await self._file_box(
+            "/wechaty.Puppet/MessageImageStream",
+            MessageImageStreamRequest(id=message_id, type=image_type),
+            MessageImageStreamResponse,
+            unary,
+        )
+
+    async def message_file(self, message_id: str) -> FileBox:
+        """The file of a message (attachment, video, ...), any size, as a Base64 ``FileBox``."""
+
+        async def unary() -> str:
+            response = await self.puppet_stub.message_file(id=message_id)
+            return str(response.filebox)
+
+        return await self._file_box(
+            "/wechaty.Puppet/MessageFileStream",
+            MessageFileStreamRequest(id=message_id),
+            MessageFileStreamResponse,
+            unary,
+        )
+
+    async def _file_box(
+        self,
+        route: str,
+        request: Any,
+        response_type: Any,
+        unary: Callable[[], Awaitable[str]],
+    ) -> FileBox:
+        """Read a file through the stream RPC; the unary RPC only to explain a silence.
+
+        The gateway (grpc-js 1.14) never ends a file stream whose puppet call
+        failed (no such file, expired media): the stream stays silent.  After
+        ``file_stream_timeout`` without a first chunk the unary RPC is asked,
+        which fails at once with the puppet's error (or, for a file of 20 KB
+        or less, returns it).  It is not the first choice because above 20 KB
+        it makes the gateway download the file again and park a copy in its
+        UUID registry (kept for days).  A gateway without the stream RPC
+        (UNIMPLEMENTED) gets the unary RPC, good for 20 KB at most.
+        """
+        try:
+            return await self._stream_file_box(route, request, response_type)
+        except GRPCError as e:
+            if e.status is not Status.UNIMPLEMENTED:
+                raise
+        except _SilentStream:
+            log.warning(
+                "no answer on %s within %ss; asking the unary RPC", route, self.file_stream_timeout
+            )
+            async with asyncio.timeout(self.file_stream_timeout):
+                serialized = await unary()  # raises the puppet's error if there is one
+            try:
+                return _unary_file_box(serialized)
+            except ValueError:
+                raise TimeoutError(
+                    f"{route} sent nothing within {self.file_stream_timeout}s"
+                ) from None
+        async with asyncio.timeout(self.file_stream_timeout):
+            return _unary_file_box(await unary())
+
+    async def _stream_file_box(self, route: str, request: Any, response_type: Any) -> FileBox:
+        """One unary-stream call, each chunk awaited at most ``file_stream_timeout``."""
+        chunks: list[Any] = []
+        channel = self.puppet_stub.channel
+        async with channel.request(
+            route, Cardinality.UNARY_STREAM, type(request), response_type
+        ) as stream:
+            await stream.send_message(request, end=True)
+            while True:
+                try:
+                    async with asyncio.timeout(self.file_stream_timeout):
+                        response = await stream.recv_message()
+                except TimeoutError:
+                    if not chunks:
+                        raise _SilentStream(f"{route}: no answer") from None
+                    raise TimeoutError(
+                        f"{route} stalled for {self.file_stream_timeout}s after {len(chunks)} chunks"
+                    ) from None
+                if response is None:
+                    break
+                chunks.append(response.file_box_chunk)
+        return file_box_from_chunks(chunks)
 
     async def room_invitation_payload(self, room_invitation_id: str, payload: Any = None) -> Any:
         # Upstream rebuilds the payload from ``response.to_dict()``, whose keys

@@ -68,3 +68,6 @@ async def test_a_frozen_peer_is_noticed_and_the_bot_recovers(quick: LiveBot) -> 
     quick.peer.thaw()
     await back_online(quick)
     await said_and_stored(quick, "after", 2)
+    # Reconnecting never logged the account out (defect 10: upstream calls Stop()).
+    assert quick.peer.calls_of("stop") == [] and quick.peer.calls_of("logout") == []
+    assert len(quick.peer.calls_of("start")) >= 2
