@@ -32,15 +32,12 @@ class Dispatcher:
         groups: Sequence[Sequence[Handler]],
         context_for: ContextFor,
         submit: Submit,
-        *,
-        lane_idle_seconds: float = 30.0,
     ) -> None:
         self._groups = [list(g) for g in groups]
         self._context_for = context_for
         self._submit = submit
         self._lanes: dict[str, asyncio.Queue[Event | None]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._idle = lane_idle_seconds
         self._pending = 0
         self._drained = asyncio.Event()
         self._drained.set()
@@ -63,15 +60,10 @@ class Dispatcher:
         lane.put_nowait(event)
 
     async def _run_lane(self, key: str, lane: asyncio.Queue[Event | None]) -> None:
+        # A lane lives as long as the dispatcher: one idle task per room the bot
+        # hears from, which is cheaper than a timeout on every event.
         while True:
-            try:
-                event = await asyncio.wait_for(lane.get(), self._idle)
-            except TimeoutError:
-                if lane.empty():  # idle lane: let it go; feed() makes a new one
-                    del self._lanes[key]
-                    del self._tasks[key]
-                    return
-                continue
+            event = await lane.get()
             if event is None:
                 return
             try:
