@@ -15,7 +15,6 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.actions import Action
@@ -211,7 +210,3 @@ def _safe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "<database>"
-
-
-def describe(app: App) -> dict[str, Any]:
-    return {"groups": app.policies.managed_rooms(), "database": _safe_url(app.database_url)}

@@ -162,15 +162,16 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="show what the bot did (reads the database)")
     args = parser.parse_args(argv)
 
+    # The SDK logs every message (text included) at INFO through handlers of its
+    # own, read from WECHATY_LOG when it is imported: quiet unless asked.
+    os.environ.setdefault("WECHATY_LOG", "info" if args.verbose else "warn")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if args.command != "sandbox" or args.verbose:
-        pass
-    else:  # the console is the show; keep the log to warnings
-        logging.getLogger().setLevel(logging.WARNING)
+    if args.command == "sandbox" and not args.verbose:
+        logging.getLogger().setLevel(logging.WARNING)  # the console is the show
 
     if args.command == "config" and args.config_command == "schema":
         print(json.dumps(config_json_schema(), ensure_ascii=False, indent=2))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import shlex
 import sys
-from collections.abc import Callable
 from typing import Any, TextIO
 
 HELP = """\
@@ -30,8 +29,6 @@ Commands (you play the members; the bot answers as it would in WeChat):
   wait <seconds>                   let time pass (welcome window, ...)
   help | quit
 """
-
-Writer = Callable[[str], None]
 
 
 class Console:
