@@ -33,6 +33,7 @@ class ActivityRecorder:
         self._max_rows = max_rows
         self._rows: list[ActivityRow] = []
         self._names: dict[str, str] = {}
+        self._known_names: dict[str, str] = {}  # already stored: not written again
         self._timer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.flushed = 0
@@ -52,7 +53,7 @@ class ActivityRecorder:
                     text=event.text,
                 )
             )
-            if event.sender_name:
+            if event.sender_name and self._known_names.get(event.sender_id) != event.sender_name:
                 self._names[event.sender_id] = event.sender_name
             if len(self._rows) >= self._max_rows:
                 await self.flush()
@@ -106,6 +107,7 @@ class ActivityRecorder:
                 self._rows[:0] = rows  # nothing is lost: retry with the next flush
                 self._names = {**names, **self._names}
                 raise
+            self._known_names.update(names)
             self.flushed += len(rows)
 
     async def close(self) -> None:

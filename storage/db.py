@@ -47,8 +47,9 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url`` (``sqlite+aiosqlite://…`` or ``postgresql+asyncpg://…``).
 
-    SQLite: the file's directory is created, and every connection gets WAL,
-    foreign keys, ``synchronous=NORMAL`` and a 5 s busy timeout; an in-memory
+    SQLite: the file's directory is created, writes are serialized through a
+    single pooled connection, and every connection gets WAL, foreign keys,
+    ``synchronous=NORMAL`` and a 5 s busy timeout; an in-memory
     database uses one shared connection (``StaticPool``), since each aiosqlite
     connection would otherwise see its own empty database.  ``kwargs`` go to
     :func:`sqlalchemy.ext.asyncio.create_async_engine`.
@@ -65,8 +66,16 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             connect_args = dict(kwargs.pop("connect_args", {}))
             connect_args.setdefault("check_same_thread", False)
             kwargs["connect_args"] = connect_args
-        elif database and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        else:
+            if database and not database.startswith("file:"):
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            # SQLite has one writer at a time: concurrent transactions from many
+            # pooled connections wait on the file lock and can fail with
+            # "database is locked".  One connection queues them in the pool
+            # instead (other processes still read alongside, thanks to WAL).
+            kwargs.setdefault("pool_size", 1)
+            kwargs.setdefault("max_overflow", 0)
+            kwargs.setdefault("pool_timeout", 60)
         engine = _create_async_engine(parsed, **kwargs)
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         return engine
