@@ -25,7 +25,7 @@ import dataclasses
 import logging
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -46,6 +46,18 @@ def _detail(action: Action) -> dict[str, Any]:
     for noise in ("reason", "key", "priority", "not_after"):
         data.pop(noise, None)
     return data
+
+
+async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
+    """Wait until the first of ``waits`` finishes; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 class Executor:
@@ -81,6 +93,7 @@ class Executor:
         self._task: asyncio.Task[None] | None = None
         self._in_flight = 0
         self._submitting = 0
+        self._stopping = False
 
     @property
     def dry_run(self) -> bool:
@@ -191,14 +204,23 @@ class Executor:
         await self._idle.wait()
 
     async def stop(self) -> None:
-        """Give queued actions ``drain_timeout`` to go out; the rest stay in the outbox."""
+        """Give queued actions ``drain_timeout`` to go out; the rest stay in the outbox.
+
+        An action being executed is allowed to finish (cancelling it mid-send
+        would leave it in doubt); the loop then stops at its next decision.
+        """
         if self._task is None:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.join(), self._drain_timeout)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), 60)
+        except TimeoutError:  # a send that never returns (a frozen gateway): give up
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         self._task = None
         if self._actions:
             log.info(
@@ -210,9 +232,12 @@ class Executor:
     # ------------------------------------------------------------------ loop
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             if self._ready is not None and not self._ready.is_set() and self._actions:
-                await self._ready.wait()  # disconnected: hold everything, lose nothing
+                # Disconnected: hold everything, lose nothing (a stop still gets through).
+                self._wake.clear()
+                await _first(self._ready.wait(), self._wake.wait())
+                continue
             now = self._clock.monotonic()
             decision = self.queue.peek(now)
             if decision is None:
@@ -222,7 +247,7 @@ class Executor:
                 continue
             _, at = decision
             if not isinstance(at, Refusal) and at > now:
-                await self._wait(at - now)  # or until something new arrives
+                await self._wait(at - now)  # or until something new arrives (or stop)
                 continue
             taken = self.queue.next(now)
             if taken is None:
@@ -246,15 +271,7 @@ class Executor:
 
     async def _wait(self, seconds: float) -> None:
         self._wake.clear()
-        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
-        waker = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleeper, waker):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await _first(self._clock.sleep(seconds), self._wake.wait())
 
     async def _execute(self, key: str, action: Action) -> None:
         now = self._clock.now()

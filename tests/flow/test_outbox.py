@@ -112,3 +112,24 @@ async def test_status_counts_actions_per_kind_from_the_database(bot: Harness) ->
         "in_doubt": 0,
         "pending": 0,
     }
+
+
+async def test_what_is_still_queued_at_shutdown_is_sent_after_the_next_start(
+    tmp_path: Path,
+) -> None:
+    first = Harness(tmp_path)
+    await first.start()
+    first.app.executor._drain_timeout = 0  # stop at once: nothing may be dropped
+    await first.app.executor.submit(
+        [Say(room=ROOM, text=f"第{i}条", key=f"queued:{i}") for i in range(3)]
+    )
+    await first.app.stop()  # at most the first went out; the rest wait for the room gap
+    before = [c.args["message"] for c in first.sent(ROOM)]
+    assert len(before) <= 1
+
+    second = Harness(tmp_path, clock=first.clock)
+    await second.start()
+    await second.settle()
+    after = [c.args["message"] for c in second.sent(ROOM)]
+    assert before + after == ["第0条", "第1条", "第2条"]  # nothing lost, nothing twice
+    await second.stop()
