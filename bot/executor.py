@@ -33,6 +33,7 @@ from bot.actions import Action, ActionKind, Priority, Say, action_name, from_pay
 from bot.clock import Clock
 from bot.governor import Governor, GovernorSettings, PacedQueue, QueueEntry, Refusal
 from bot.transport.base import Transport
+from handlers.texts import notice
 from storage.repo import Repository
 from storage.types import NewOutboxItem
 
@@ -310,12 +311,12 @@ class Executor:
     async def _breaker_opened(self, action: Action, error: str) -> None:
         hours = self.settings.breaker_pause_s / 3600
         log.error("risk control: pausing %s actions for %.0f h (%s)", action.kind, hours, error)
-        text = self._risk_notice.format(
+        text = notice(
+            self._risk_notice,
             action=action_name(action),
             error=error,
             hours=f"{hours:g}",
             bot_name=self._bot_name,
-            minutes="",
         )
         await self.submit(
             [

@@ -7,6 +7,7 @@ from datetime import datetime
 from bot.actions import Priority, Say
 from bot.events import ConnectionEvent, Event, LoginEvent, LogoutEvent
 from handlers.base import BaseHandler, Context, Result
+from handlers.texts import notice
 
 
 class ConnectionWatch(BaseHandler):
@@ -34,12 +35,8 @@ class ConnectionWatch(BaseHandler):
             self._lost_at = None
             threshold = ctx.config.bot.away_alert_minutes
             if threshold and away >= threshold:
-                text = ctx.config.bot.away_notice.format(
-                    bot_name=ctx.config.bot.name,
-                    minutes=f"{away:.0f}",
-                    action="",
-                    error="",
-                    hours="",
+                text = notice(
+                    ctx.config.bot.away_notice, bot_name=ctx.config.bot.name, minutes=f"{away:.0f}"
                 )
                 return Result(
                     [

@@ -18,6 +18,7 @@ import logging
 from bot.actions import Action, Priority, Say
 from bot.events import Event, RoomSnapshotEvent
 from handlers.base import BaseHandler, Context, Result
+from handlers.texts import notice
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,8 @@ class MembershipSync(BaseHandler):
             return []
         log.warning("the bot cannot remove members in %s: it is not owner or admin", event.room_id)
         bot = ctx.config.bot
-        text = bot.degraded_notice.format(
-            bot_name=bot.name,
-            group=ctx.policy.name or event.topic,
-            role=role,
-            minutes="",
-            action="",
-            error="",
-            hours="",
+        text = notice(
+            bot.degraded_notice, bot_name=bot.name, group=ctx.policy.name or event.topic, role=role
         )
         return [
             Say(

@@ -28,5 +28,12 @@ def render(template: str, policy: GroupPolicy) -> str:
     ).strip()
 
 
+def notice(template: str, **values: str) -> str:
+    """Fill an owner-notice template; placeholders it does not use may be left out."""
+    from bot.config import NOTICE_PLACEHOLDERS
+
+    return template.format(**(dict.fromkeys(NOTICE_PLACEHOLDERS, "") | values))
+
+
 def chunks(ids: list[str], size: int) -> list[list[str]]:
     return [ids[i : i + size] for i in range(0, len(ids), max(1, size))]

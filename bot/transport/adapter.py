@@ -479,7 +479,7 @@ class WechatyTransport:
         """
         if self._bot is None:
             raise ActionFailed("the transport is not started")
-        from bot.transport.sandbox_puppet import file_box_bytes
+        from bot.transport.filebox import file_box_bytes
 
         msg = self._bot.Message.load(message_id)
         await msg.ready()

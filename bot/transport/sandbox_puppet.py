@@ -94,7 +94,8 @@ from wechaty_puppet import (  # noqa: E402  (compat.apply() must run first)
     UrlLinkPayload,
 )
 from wechaty_puppet.exceptions import WechatyPuppetOperationError  # noqa: E402
-from wechaty_puppet.file_box.type import FileBoxType  # noqa: E402
+
+from bot.transport.filebox import file_box_bytes  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -180,24 +181,6 @@ class _Waiter:
     method: str
     predicate: Callable[[PuppetCall], bool] | None
     future: asyncio.Future[PuppetCall]
-
-
-def file_box_bytes(file_box: Any) -> bytes:
-    """The content of a ``wechaty_puppet.FileBox`` held in memory (base64/buffer/stream/file).
-
-    URL and QR-code boxes have no local bytes: a ``ValueError`` says so (no network).
-    """
-    box_type = file_box.type()
-    if box_type == FileBoxType.Base64:
-        return base64.b64decode(file_box.base64)
-    if box_type == FileBoxType.Buffer:
-        return bytes(file_box.buffer)
-    if box_type == FileBoxType.Stream:
-        return bytes(file_box.stream)
-    if box_type == FileBoxType.File:
-        with open(file_box.localPath, "rb") as fh:
-            return fh.read()
-    raise ValueError(f"FileBox of type {box_type.name} has no local content")
 
 
 def isolate_sdk_pools(puppet: Any) -> int:

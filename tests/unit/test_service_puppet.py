@@ -19,7 +19,7 @@ from grpclib.encoding.proto import ProtoCodec
 from grpclib.exceptions import GRPCError
 from wechaty_grpc.wechaty.puppet import FileBoxChunk, RoomAnnounceResponse, RoomTopicRequest
 
-from bot.transport.sandbox_puppet import file_box_bytes
+from bot.transport.filebox import file_box_bytes
 from bot.transport.service import (
     NodeContactAliasResponse,
     NodeRoomAnnounceResponse,
