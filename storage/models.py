@@ -62,12 +62,15 @@ class Base(DeclarativeBase):
 
 
 class Group(Base):
+    """A group as one bot account sees it: its presence there and its role."""
+
     __tablename__ = "groups"
     __table_args__ = (
         CheckConstraint(_in("tier", GROUP_TIERS), name="tier"),
         CheckConstraint(_in("bot_role", BOT_ROLES), name="bot_role"),
     )
 
+    account_id: Mapped[str] = mapped_column(ID, primary_key=True)
     room_id: Mapped[str] = mapped_column(ID, primary_key=True)
     topic: Mapped[str] = mapped_column(Text)
     tier: Mapped[str] = mapped_column(String(16))
@@ -145,10 +148,11 @@ class AuditLog(Base):
     __table_args__ = (
         CheckConstraint(_in("status", AUDIT_STATUSES), name="status"),
         Index("ix_audit_log_key", "key"),
-        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_account_id_at", "account_id", "at"),
     )
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ID)
     at: Mapped[datetime]
     action: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(64))
@@ -184,13 +188,15 @@ class Outbox(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        UniqueConstraint("key"),
+        # Idempotency keys are namespaced by account.
+        UniqueConstraint("account_id", "key"),
         CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
         # outbox_pending / outbox_mark_in_doubt / outbox_expire.
-        Index("ix_outbox_status_created_at", "status", "created_at"),
+        Index("ix_outbox_account_id_status_created_at", "account_id", "status", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ID)
     key: Mapped[str] = mapped_column(String(OUTBOX_KEY_MAX_LENGTH))
     action: Mapped[str] = mapped_column(String(OUTBOX_NAME_MAX_LENGTH))
     payload: Mapped[str] = mapped_column(Text)  # JSON

@@ -56,6 +56,7 @@ from storage.types import (
     require_aware,
 )
 
+DEFAULT_ACCOUNT = "default"  # rows from before accounts were recorded belong here
 DEFAULT_MAX_TEXT_LENGTH = 2000
 NAME_MAX_LENGTH = 256  # contact names and group topics
 REASON_MAX_LENGTH = 2000
@@ -203,18 +204,33 @@ def _outbox_items(rows: Iterable[Any]) -> list[OutboxItem]:
 
 
 class Repository:
-    """Async data access for the bot; safe to share (one session per call)."""
+    """Async data access for one bot account; safe to share (one session per call).
+
+    What belongs to the account (outbox, audit, its presence and role per
+    group) is written with ``account_id`` and every query of it filters on
+    it; per-group facts (activity, memberships, contacts) are the group's,
+    shared by every account in that group.
+    """
 
     def __init__(
         self,
         session_factory: async_sessionmaker[AsyncSession],
         *,
+        account_id: str = DEFAULT_ACCOUNT,
         max_text_length: int = DEFAULT_MAX_TEXT_LENGTH,
     ) -> None:
         if max_text_length < 1:
             raise ValueError("max_text_length must be positive")
+        if not account_id:
+            raise ValueError("account_id must not be empty")
         self._sessions = session_factory
+        self.account_id = account_id
         self.max_text_length = max_text_length
+
+    def _mine(self, table: Any) -> Any:
+        """The WHERE clause that keeps a query to this account's rows."""
+        columns = table.c if isinstance(table, Table) else table.__table__.c
+        return columns.account_id == self.account_id
 
     # -- activity (the hot path) -------------------------------------------
 
@@ -363,6 +379,7 @@ class Repository:
         clean_topic = "" if topic is None else clean_text(topic, NAME_MAX_LENGTH)
         async with self._sessions.begin() as session:
             ins = _insert(session, _GROUPS).values(
+                account_id=self.account_id,
                 room_id=room_id,
                 topic=clean_topic,
                 tier=tier,
@@ -373,7 +390,7 @@ class Repository:
             )
             old = _GROUPS.c
             stmt = ins.on_conflict_do_update(
-                index_elements=[old.room_id],
+                index_elements=[old.account_id, old.room_id],
                 set_={
                     "topic": old.topic if topic is None else ins.excluded.topic,
                     "tier": ins.excluded.tier,
@@ -392,7 +409,7 @@ class Repository:
         values: dict[str, Any] = {"bot_role": role}
         if at is not None:
             values["updated_at"] = require_aware(at, "at")
-        stmt = update(Group).where(Group.room_id == room_id).values(**values)
+        stmt = update(Group).where(self._mine(Group), Group.room_id == room_id).values(**values)
         async with self._sessions.begin() as session:
             result = await session.execute(stmt)
             return bool(getattr(result, "rowcount", 0))
@@ -402,7 +419,7 @@ class Repository:
         at = require_aware(at, "at")
         stmt = (
             update(Group)
-            .where(Group.room_id == room_id, Group.left_at.is_(None))
+            .where(self._mine(Group), Group.room_id == room_id, Group.left_at.is_(None))
             .values(left_at=at, updated_at=at)
         )
         async with self._sessions.begin() as session:
@@ -411,12 +428,14 @@ class Repository:
 
     async def get_group(self, room_id: str) -> GroupState | None:
         async with self._sessions() as session:
-            row = await session.get(Group, room_id)
+            row = await session.get(Group, (self.account_id, room_id))
             return None if row is None else _group_state(row)
 
     async def active_groups(self) -> list[GroupState]:
         """Groups the bot is in, by room id."""
-        stmt = select(Group).where(Group.left_at.is_(None)).order_by(Group.room_id)
+        stmt = (
+            select(Group).where(self._mine(Group), Group.left_at.is_(None)).order_by(Group.room_id)
+        )
         async with self._sessions() as session:
             return [_group_state(g) for g in (await session.scalars(stmt)).all()]
 
@@ -631,6 +650,7 @@ class Repository:
         """Append an audit row; returns its id."""
         _check(status, AUDIT_STATUSES, "audit status")
         row = AuditLog(
+            account_id=self.account_id,
             at=require_aware(at, "at"),
             action=action,
             kind=kind,
@@ -654,7 +674,9 @@ class Repository:
         self, limit: int = 50, *, room_id: str | None = None, key: str | None = None
     ) -> list[AuditEntry]:
         """Newest first; optionally only one room's or one idempotency key's rows."""
-        stmt = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit)
+        stmt = (
+            select(AuditLog).where(self._mine(AuditLog)).order_by(AuditLog.id.desc()).limit(limit)
+        )
         if room_id is not None:
             stmt = stmt.where(AuditLog.room_id == room_id)
         if key is not None:
@@ -693,6 +715,7 @@ class Repository:
             if item.key in rows:
                 continue
             rows[item.key] = {
+                "account_id": self.account_id,
                 "key": item.key,
                 "action": item.action,
                 "payload": _payload_json(item.payload),
@@ -713,7 +736,7 @@ class Repository:
         async with self._sessions.begin() as session:
             stmt = (
                 _insert(session, _OUTBOX)
-                .on_conflict_do_nothing(index_elements=[_OUTBOX.c.key])
+                .on_conflict_do_nothing(index_elements=[_OUTBOX.c.account_id, _OUTBOX.c.key])
                 .returning(_OUTBOX.c.key)
             )
             added = set((await session.scalars(stmt, list(rows.values()))).all())
@@ -727,7 +750,7 @@ class Repository:
         at = require_aware(at, "at")
         stmt = (
             update(_OUTBOX)
-            .where(_OUTBOX.c.key == key, _OUTBOX.c.status == "pending")
+            .where(self._mine(_OUTBOX), _OUTBOX.c.key == key, _OUTBOX.c.status == "pending")
             .values(status="sending", attempts=_OUTBOX.c.attempts + 1, updated_at=at)
         )
         async with self._sessions.begin() as session:
@@ -762,7 +785,11 @@ class Repository:
             values["executed_at"] = at
         stmt = (
             update(_OUTBOX)
-            .where(_OUTBOX.c.key == key, _OUTBOX.c.status.in_(("pending", "sending")))
+            .where(
+                self._mine(_OUTBOX),
+                _OUTBOX.c.key == key,
+                _OUTBOX.c.status.in_(("pending", "sending")),
+            )
             .values(**values)
         )
         async with self._sessions.begin() as session:
@@ -776,7 +803,11 @@ class Repository:
         out (they are still 'pending' until ``outbox_expire``).
         """
         o = _OUTBOX.c
-        stmt = select(_OUTBOX).where(o.status == "pending").order_by(o.created_at, o.id)
+        stmt = (
+            select(_OUTBOX)
+            .where(self._mine(_OUTBOX), o.status == "pending")
+            .order_by(o.created_at, o.id)
+        )
         if now is not None:
             now = require_aware(now, "now")
             stmt = stmt.where(or_(o.not_after.is_(None), o.not_after >= now))
@@ -796,7 +827,7 @@ class Repository:
             values["updated_at"] = require_aware(at, "at")
         stmt = (
             update(_OUTBOX)
-            .where(_OUTBOX.c.status == "sending")
+            .where(self._mine(_OUTBOX), _OUTBOX.c.status == "sending")
             .values(**values)
             .returning(*_OUTBOX.c)
         )
@@ -812,7 +843,12 @@ class Repository:
         o = _OUTBOX.c
         stmt = (
             update(_OUTBOX)
-            .where(o.status == "pending", o.not_after.is_not(None), o.not_after < now)
+            .where(
+                self._mine(_OUTBOX),
+                o.status == "pending",
+                o.not_after.is_not(None),
+                o.not_after < now,
+            )
             .values(status="expired", updated_at=now)
             .returning(*_OUTBOX.c)
         )
@@ -828,6 +864,7 @@ class Repository:
         stmt = (
             select(_OUTBOX.c.kind, _OUTBOX.c.room_id, _OUTBOX.c.executed_at)
             .where(
+                self._mine(_OUTBOX),
                 _OUTBOX.c.executed_at >= since,
                 _OUTBOX.c.status.in_(("done", "failed")),
             )
@@ -839,7 +876,8 @@ class Repository:
     async def action_counters(self, delayed_after: float = 1.0) -> dict[str, dict[str, int]]:
         """Per kind of action: sent, delayed (waited over ``delayed_after`` s for
         its turn), refused, failed, expired, in doubt, pending — from the outbox."""
-        stmt = select(_OUTBOX.c.kind, _OUTBOX.c.status, _OUTBOX.c.created_at, _OUTBOX.c.executed_at)
+        o = _OUTBOX.c
+        stmt = select(o.kind, o.status, o.created_at, o.executed_at).where(self._mine(_OUTBOX))
         counters: dict[str, dict[str, int]] = {}
         names = {"done": "sent", "dry_run": "sent"}
         async with self._sessions() as session:
@@ -859,7 +897,7 @@ class Repository:
         return counters
 
     async def outbox_get(self, key: str) -> OutboxItem | None:
-        stmt = select(_OUTBOX).where(_OUTBOX.c.key == key)
+        stmt = select(_OUTBOX).where(self._mine(_OUTBOX), _OUTBOX.c.key == key)
         async with self._sessions() as session:
             row = (await session.execute(stmt)).first()
             return None if row is None else _outbox_item(row)
@@ -867,7 +905,7 @@ class Repository:
     async def outbox_counts(self) -> dict[str, dict[str, int]]:
         """kind → status → number of rows (statuses with no rows are absent)."""
         async with self._sessions() as session:
-            return await _outbox_counts(session)
+            return await _outbox_counts(session, self.account_id)
 
     # -- reporting -----------------------------------------------------------
 
@@ -876,7 +914,11 @@ class Repository:
         m = Membership
         present = select(m.room_id, func.count()).where(m.left_at.is_(None)).group_by(m.room_id)
         async with self._sessions() as session:
-            groups = (await session.scalars(select(Group).order_by(Group.room_id))).all()
+            groups = (
+                await session.scalars(
+                    select(Group).where(self._mine(Group)).order_by(Group.room_id)
+                )
+            ).all()
             members = {r: int(n) for r, n in (await session.execute(present)).all()}
             events = int(
                 (await session.execute(select(func.count()).select_from(_EVENTS))).scalar_one()
@@ -884,7 +926,9 @@ class Repository:
             messages = (await session.execute(select(func.sum(MemberStats.message_count)))).scalar()
             by_status = (
                 await session.execute(
-                    select(AuditLog.status, func.count()).group_by(AuditLog.status)
+                    select(AuditLog.status, func.count())
+                    .where(self._mine(AuditLog))
+                    .group_by(AuditLog.status)
                 )
             ).all()
             connections = (
@@ -892,7 +936,7 @@ class Repository:
                     select(ConnectionLog).order_by(ConnectionLog.id.desc()).limit(max(recent, 1))
                 )
             ).all()
-            outbox = await _outbox_counts(session)
+            outbox = await _outbox_counts(session, self.account_id)
         audit = await self.recent_audit(recent)
         conns = [
             {
@@ -945,10 +989,13 @@ class Repository:
         }
 
 
-async def _outbox_counts(session: AsyncSession) -> dict[str, dict[str, int]]:
+async def _outbox_counts(session: AsyncSession, account_id: str) -> dict[str, dict[str, int]]:
     o = _OUTBOX.c
     stmt = (
-        select(o.kind, o.status, func.count()).group_by(o.kind, o.status).order_by(o.kind, o.status)
+        select(o.kind, o.status, func.count())
+        .where(o.account_id == account_id)
+        .group_by(o.kind, o.status)
+        .order_by(o.kind, o.status)
     )
     counts: dict[str, dict[str, int]] = {}
     for kind, status, n in (await session.execute(stmt)).all():

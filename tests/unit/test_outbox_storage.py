@@ -16,7 +16,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import CheckConstraint, Connection, insert, inspect, select
+from sqlalchemy import CheckConstraint, Connection, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -111,16 +111,23 @@ def _tables(conn: Connection) -> set[str]:
     return set(inspect(conn).get_table_names())
 
 
-async def test_migration_0002_adds_the_outbox_and_matches_the_models(engine: AsyncEngine) -> None:
+async def test_migrations_keep_data_from_0001_and_end_equal_to_the_models(
+    engine: AsyncEngine,
+) -> None:
     await upgrade(engine, "0001")
     assert await current_revision(engine) == "0001"
-    repo = Repository(session_factory(engine))
-    await repo.upsert_group(ROOM, "群", "member", at())  # data from before 0002
-    async with engine.connect() as conn:
+    async with engine.begin() as conn:  # a group stored before accounts and the outbox
+        await conn.execute(
+            text(
+                "INSERT INTO groups (room_id, topic, tier, bot_role, joined_at, updated_at) "
+                "VALUES (:r, '群', 'member', 'unknown', :t, :t)"
+            ),
+            {"r": ROOM, "t": at()},
+        )
         assert "outbox" not in await conn.run_sync(_tables)
 
     await upgrade(engine)
-    assert await current_revision(engine) == head_revision() == "0002"
+    assert await current_revision(engine) == head_revision()
     async with engine.connect() as conn:
         assert await conn.run_sync(_schema_diff) == []
         checks = await conn.run_sync(_check_constraints)
@@ -131,8 +138,8 @@ async def test_migration_0002_adds_the_outbox_and_matches_the_models(engine: Asy
         for c in table.constraints
         if isinstance(c, CheckConstraint)
     }
-    assert ("outbox", "ck_outbox_status") in checks
-    assert ("outbox", "uq_outbox_key") in uniques
+    assert ("outbox", "uq_outbox_account_id_key") in uniques
+    repo = Repository(session_factory(engine))  # the default account: rows from before
     assert await repo.get_group(ROOM) is not None
     assert await repo.outbox_add([item("k1")]) == ["k1"]
 
@@ -152,6 +159,7 @@ async def test_migration_0002_adds_the_outbox_and_matches_the_models(engine: Asy
 async def test_the_database_refuses_a_bad_status_and_a_duplicate_key(store: Store) -> None:
     await store.repo.outbox_add([item("k1")])
     row = {
+        "account_id": store.repo.account_id,
         "key": "k2",
         "action": "say",
         "payload": "{}",

@@ -35,7 +35,7 @@ from storage import (
     session_factory,
     upgrade,
 )
-from storage.models import ActivityEvent, Base, ConnectionLog, Contact, Group
+from storage.models import ActivityEvent, Base, ConnectionLog, Contact
 from tests.unit.conftest import Store
 
 T0 = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
@@ -588,8 +588,7 @@ async def test_connection_log(store: Store) -> None:
 async def test_group_rows_are_not_needed_for_activity(store: Store) -> None:
     # No foreign keys: a message from a room or sender not yet recorded lands.
     await store.repo.record_activity([msg("stranger", 1, room="unknown@chatroom")])
-    async with store.sessions() as session:
-        assert await session.get(Group, "unknown@chatroom") is None
+    assert await store.repo.get_group("unknown@chatroom") is None
     assert await store.repo.count_activity("unknown@chatroom") == 1
 
 
