@@ -18,6 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.actions import Action
+from bot.alerts import ManagedAlerter, build_alerter
 from bot.clock import Clock, SystemClock
 from bot.config import BotConfig, effective_database_url
 from bot.dispatcher import Dispatcher
@@ -60,6 +61,8 @@ class App:
             session_factory(self.engine), max_text_length=config.activity.max_text_length
         )
         self.policies = PolicyBook(config)
+        # Owners hear about trouble by webhook, not through the troubled account.
+        self.alerter: ManagedAlerter = build_alerter(config.alerts, self.clock, self.options.env)
         self.executor = Executor(
             transport,
             self.repo,
@@ -80,7 +83,7 @@ class App:
         # Groups run in order; activity first and never stops the chain.
         self.handler_groups: list[list[Handler]] = [
             [self.activity, MembershipSync()],
-            [ConnectionWatch(), JoiningGroups()],
+            [ConnectionWatch(alerter=self.alerter), JoiningGroups()],
             [self.welcome],
             [Commands()],
         ]
@@ -113,6 +116,7 @@ class App:
             cfg = self.config.groups[room_id]
             await self.repo.upsert_group(room_id, cfg.name, str(cfg.tier), now)
         await self.executor.start()
+        await self.alerter.start()
         await self.transport.start(self.on_event)
         if self.options.start_calendar:
             self.calendar.start()
@@ -138,6 +142,7 @@ class App:
         await self.executor.stop()  # sends what is queued (bounded), audits the rest
         await self.transport.stop()
         await self.engine.dispose()
+        await self.alerter.stop()  # last: alerts raised while stopping still go out (bounded)
         self._started = False
 
     async def settle(self, *, send: bool = True) -> None:

@@ -46,6 +46,7 @@ from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from bot.alerts import AlertsConfig
 from bot.governor import GovernorSettings
 
 __all__ = [
@@ -728,6 +729,10 @@ class BotConfig(_Model):
     governor: GovernorSettings = Field(
         default_factory=GovernorSettings,
         description="Account safety: rates, budgets and the risk-control breaker.",
+    )
+    alerts: AlertsConfig = Field(
+        default_factory=AlertsConfig,
+        description="Alerts to the owners by webhook (and an ERROR log line), not through WeChat.",
     )
 
     _source: Path | None = PrivateAttr(default=None)

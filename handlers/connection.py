@@ -1,54 +1,119 @@
-"""Record logins, logouts and lost connections; tell the owners after a long absence."""
+"""Record logins, logouts and lost connections; alert the owners when the account is in trouble.
+
+The alerts (a logout; an absence longer than ``bot.away_alert_minutes``) go
+by webhook through the alerter, never through the account that is in
+trouble.  After a long absence the owners also get a WeChat notice, sent once
+the connection is back (so the account works again).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from bot.actions import Priority, Say
+from bot.alerts import Alert, Alerter, AlertKind, LogAlerter
 from bot.events import ConnectionEvent, Event, LoginEvent, LogoutEvent
 from handlers.base import BaseHandler, Context, Result
 from handlers.texts import notice
+
+# The facts of each alert; the kind's title, "what the bot does" and "what you
+# can do" come from bot/alerts.py (overridable under alerts.texts).
+_WHAT = {
+    "zh": {
+        "logged_out": "微信账号退出了登录。",
+        "reason": "原因：{reason}",
+        "still_away": "已经 {minutes} 分钟连不上微信，机器人还在重连。",
+        "back": "与微信断开了约 {minutes} 分钟，现已恢复连接。",
+        "back_doing": "机器人已恢复工作；断线期间的入群欢迎和消息可能有遗漏。",
+        "back_owner_can": "不用处理；如有新人没收到欢迎，可以手动欢迎一下。",
+    },
+    "en": {
+        "logged_out": "The WeChat account logged out.",
+        "reason": "Reason: {reason}",
+        "still_away": "WeChat has been unreachable for {minutes} minutes; the bot keeps reconnecting.",
+        "back": "The bot was disconnected for about {minutes} minutes and is connected again.",
+        "back_doing": "The bot works again; welcomes and messages during the outage may be missed.",
+        "back_owner_can": "Nothing to do; welcome by hand any newcomer who was missed.",
+    },
+}
 
 
 class ConnectionWatch(BaseHandler):
     name = "connection"
 
-    def __init__(self) -> None:
+    def __init__(self, alerter: Alerter | None = None) -> None:
+        self.alerter: Alerter = alerter if alerter is not None else LogAlerter()
         self._lost_at: datetime | None = None
+        self._away_alerted = False  # the owners were told while it was still away
 
     async def handle(self, event: Event, ctx: Context) -> Result | None:
+        words = _WHAT[ctx.config.alerts.language]
         if isinstance(event, LoginEvent):
             await ctx.repo.log_connection("login", event.account_id, event.at, event.name)
             return None  # joining/snapshot handlers still see it
         if isinstance(event, LogoutEvent):
             await ctx.repo.log_connection("logout", event.account_id, event.at, event.reason)
+            what = words["logged_out"]
+            if event.reason:
+                what += words["reason"].format(reason=event.reason)
+            self.alerter.alert(
+                Alert(kind=AlertKind.LOGGED_OUT, what=what, account_id=event.account_id)
+            )
             return None
         if not isinstance(event, ConnectionEvent):
             return None
         state = {"connected": "reconnect", "disconnected": "disconnect"}.get(event.state)
         if state is not None:
             await ctx.repo.log_connection(state, ctx.bot_id, event.at, event.detail)
-        if event.state == "disconnected" and self._lost_at is None:
-            self._lost_at = event.at
-        elif event.state == "connected" and self._lost_at is not None:
+        threshold = ctx.config.bot.away_alert_minutes
+        if event.state == "connected":
+            if self._lost_at is None:
+                return Result(stop=True)
             away = (event.at - self._lost_at).total_seconds() / 60
             self._lost_at = None
-            threshold = ctx.config.bot.away_alert_minutes
-            if threshold and away >= threshold:
-                text = notice(
-                    ctx.config.bot.away_notice, bot_name=ctx.config.bot.name, minutes=f"{away:.0f}"
+            self._away_alerted = False
+            if not threshold or away < threshold:
+                return Result(stop=True)
+            self.alerter.alert(
+                Alert(
+                    kind=AlertKind.AWAY,
+                    what=words["back"].format(minutes=f"{away:.0f}"),
+                    doing=words["back_doing"],
+                    owner_can=words["back_owner_can"],
+                    account_id=ctx.bot_id,
+                    key="back",
                 )
-                return Result(
-                    [
-                        Say(
-                            room=None,
-                            to_contact=owner,
-                            text=text,
-                            priority=Priority.MODERATION,
-                            reason=f"the bot was away {away:.0f} min",
-                        )
-                        for owner in ctx.config.owners
-                    ],
-                    stop=True,
+            )
+            text = notice(
+                ctx.config.bot.away_notice, bot_name=ctx.config.bot.name, minutes=f"{away:.0f}"
+            )
+            return Result(
+                [
+                    Say(
+                        room=None,
+                        to_contact=owner,
+                        text=text,
+                        priority=Priority.MODERATION,
+                        reason=f"the bot was away {away:.0f} min",
+                    )
+                    for owner in ctx.config.owners
+                ],
+                stop=True,
+            )
+        if self._lost_at is None:
+            if event.state == "disconnected":
+                self._lost_at = event.at
+            return Result(stop=True)
+        # Still away (another failed attempt, a reconnect try, a stall): the
+        # owners hear about it now, by webhook, not only once it is over.
+        away = (event.at - self._lost_at).total_seconds() / 60
+        if threshold and away >= threshold and not self._away_alerted:
+            self._away_alerted = True
+            self.alerter.alert(
+                Alert(
+                    kind=AlertKind.AWAY,
+                    what=words["still_away"].format(minutes=f"{away:.0f}"),
+                    account_id=ctx.bot_id,
                 )
+            )
         return Result(stop=True)

@@ -23,7 +23,7 @@ ISSUE = re.compile(
 )
 SECTIONS = {
     "bot", "transport", "database", "owners", "admins", "tiers",
-    "groups", "commands", "activity", "sandbox", "governor",
+    "groups", "commands", "activity", "sandbox", "governor", "alerts",
 }  # fmt: skip
 
 
