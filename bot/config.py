@@ -636,6 +636,32 @@ class CommandsConfig(_Model):
         default="本群暂未设置群规，有问题请 @群管。",
         description="Reply to #规则 when the room has no rules, same placeholders.",
     )
+    # One member cannot drown the bot (issue 6.5).
+    max_per_member: int = Field(
+        default=5,
+        strict=True,
+        ge=1,
+        le=100,
+        description="At most this many commands answered per member per group within "
+        "limit_window_seconds; beyond it the member is quietly ignored.",
+    )
+    limit_window_seconds: float = Field(default=60.0, ge=1, le=3600, strict=True)
+    repeat_window_seconds: float = Field(
+        default=60.0,
+        strict=True,
+        ge=0,
+        le=3600,
+        description="The same reply is not sent to the same member twice within this "
+        "many seconds (0: off).",
+    )
+    reply_valid_seconds: float = Field(
+        default=120.0,
+        strict=True,
+        ge=10,
+        le=3600,
+        description="A reply not sent within this many seconds of the command is "
+        "dropped (audited as expired), never sent late.",
+    )
 
 
 class ActivityConfig(_Model):

@@ -469,12 +469,19 @@ class QueueEntry:
 Decision = tuple[QueueEntry, float | Refusal]
 
 
+#: How many lower-priority actions may execute while an action waits, by default.
+DEFAULT_MAX_OVERTAKES = 4
+
+
 @dataclass(slots=True, eq=False)
 class _Item:
     entry: QueueEntry
     key: float  # urgency: enqueued_at + priority * step; lower goes first
     seq: int
     dead: bool = False
+    # PacedQueue._lower_taken(priority) when pushed: the difference to its
+    # value now is how many less urgent actions have been taken meanwhile.
+    mark: int = 0
 
     @property
     def order(self) -> tuple[float, int]:
@@ -533,6 +540,17 @@ class PacedQueue:
     entries queued about the same time, and no entry waits behind entries
     queued more than ``3 * priority_step_s`` after it, which bounds every wait.
 
+    That bound is in time, not in work: a welcome queued 300 s into a backlog
+    of replies would wait for all of them.  So a count bounds it too: while an
+    entry waits, at most ``max_overtakes`` entries of a lower priority (a
+    higher Priority value; any lane, any room) are taken to execute; after
+    that the most urgent entry that has waited that long goes next, whatever
+    the room, room_batch or urgency say, unless it is blocked anyway long
+    enough (by the same slack as above) that the other cannot delay it.  So
+    an entry's wait is its own pacing plus at most ``max_overtakes`` less
+    urgent sends.  Refusals and expired entries do not count (they send
+    nothing); entries of the same or a higher priority never count against it.
+
     In the message lane the queue stays in the current room while that room
     has an entry at least as urgent as any elsewhere (same room: 3 s; switch:
     3-5 s).  When a more urgent message waits elsewhere, it may first finish
@@ -546,10 +564,19 @@ class PacedQueue:
     calls, whatever the number of pending entries.
     """
 
-    def __init__(self, governor: Governor) -> None:
+    def __init__(self, governor: Governor, *, max_overtakes: int = DEFAULT_MAX_OVERTAKES) -> None:
+        if max_overtakes < 0:
+            raise ValueError("max_overtakes must be >= 0")
         self._gov = governor
         s = governor.settings
         self._step = s.priority_step_s
+        self._max_overtakes = max_overtakes
+        # Entries taken to execute, per Priority; and the entries of each
+        # priority and kind in push order (oldest first: overtaken most).
+        self._taken = [0] * len(Priority)
+        self._by_priority: dict[tuple[Priority, ActionKind], deque[_Item]] = {
+            (p, k): deque() for p in Priority for k in ActionKind
+        }
         # Slack such that running one more message first cannot delay the
         # other: a same-room gap, a switch, and one bucket token.
         rate_gap = MINUTE / s.messages_per_min
@@ -576,8 +603,14 @@ class PacedQueue:
         if entry.id in self._items:
             raise ValueError(f"entry {entry.id!r} is already queued")
         self._seq += 1
-        item = _Item(entry, entry.enqueued_at + int(entry.priority) * self._step, self._seq)
+        item = _Item(
+            entry,
+            entry.enqueued_at + int(entry.priority) * self._step,
+            self._seq,
+            mark=self._lower_taken(entry.priority),
+        )
         self._items[entry.id] = item
+        self._by_priority[entry.priority, entry.kind].append(item)
         row = (item.key, item.seq, item)
         heapq.heappush(self._by_kind[entry.kind], row)
         if entry.not_after is not None:
@@ -616,8 +649,10 @@ class PacedQueue:
         kind = item.entry.kind
         if isinstance(at, Refusal):
             self._gov.note(kind, "expired" if at.code is RefusalCode.EXPIRED else "refused")
-        elif at > now + _EPS:
-            self._gov.note(kind, "delayed")
+        else:
+            self._taken[item.entry.priority] += 1
+            if at > now + _EPS:
+                self._gov.note(kind, "delayed")
         if pick.passes_over is not None:
             if self._held_id == pick.passes_over.entry.id:
                 self._held_count += 1
@@ -627,7 +662,42 @@ class PacedQueue:
             self._held_id, self._held_count = None, 0
         return item.entry, at
 
+    def overtaken(self, entry_id: str) -> int:
+        """How many lower-priority entries were taken while this one waited."""
+        item = self._items[entry_id]
+        return self._lower_taken(item.entry.priority) - item.mark
+
     # -- internals ----------------------------------------------------------
+
+    def _lower_taken(self, priority: Priority) -> int:
+        return sum(self._taken[int(priority) + 1 :])
+
+    def _starving(self, than: Priority) -> list[_Item]:
+        """Entries more urgent than ``than`` overtaken ``max_overtakes`` times:
+        the oldest of each priority and kind, most urgent first."""
+        found: list[_Item] = []
+        for (priority, _), rows in self._by_priority.items():
+            if priority >= than:
+                continue
+            while rows and rows[0].dead:
+                rows.popleft()
+            if rows and self._lower_taken(priority) - rows[0].mark >= self._max_overtakes:
+                found.append(rows[0])
+        found.sort(key=lambda i: (i.entry.priority, i.seq))
+        return found
+
+    def _bounded(self, pick: _Pick, at: float, now: float) -> tuple[_Pick, float]:
+        """``pick``, or a starving entry it would delay (one that has waited
+        behind ``max_overtakes`` less urgent ones and is not blocked anyway
+        long enough), repeated for the entries more urgent than that one."""
+        while True:
+            for item in self._starving(pick.item.entry.priority):
+                item_at = self._when(item, now)
+                if at + self._slack_switch > item_at:
+                    pick, at = _Pick(item, item_at), item_at
+                    break
+            else:
+                return pick, at
 
     def _remove(self, item: _Item) -> None:
         item.dead = True
@@ -657,6 +727,10 @@ class PacedQueue:
         self._by_kind = {k: live(rows) for k, rows in self._by_kind.items()}
         self._deadlines = [r for r in self._deadlines if not r[2].dead]
         heapq.heapify(self._deadlines)
+        for rows in self._by_priority.values():
+            kept = [i for i in rows if not i.dead]
+            rows.clear()
+            rows.extend(kept)
         self._heads_all, self._heads_msg = [], []
         for room_id, room in self._rooms.items():
             room.msg, room.rich = live(room.msg), live(room.rich)
@@ -740,6 +814,10 @@ class PacedQueue:
                 best, best_at = _Pick(msg[0], at, passes_over=msg[2]), at
         if best is None:
             return None
+        # Bound the wait in work: an entry overtaken max_overtakes times by
+        # less urgent ones goes next, unless it is blocked anyway long enough
+        # that the pick cannot delay it (say, by the rich 5/min window).
+        best, best_at = self._bounded(best, best_at, now)
         deadline = best.item.entry.not_after
         if deadline is not None and best_at > deadline:
             return _Pick(best.item, Refusal("cannot run before not_after", RefusalCode.EXPIRED))
