@@ -32,11 +32,12 @@ from handlers.commands import Commands
 from handlers.connection import ConnectionWatch
 from handlers.joining import JoiningGroups
 from handlers.membership import MembershipSync
-from handlers.welcome import WelcomeRitual
+from handlers.welcome import WelcomeRitual, WelcomeScheduler
 from sop.calendar import Calendar, every
 from sop.reminders import remind_silent_newcomers
 from storage.db import create_engine, session_factory, upgrade
 from storage.repo import Repository
+from storage.welcome import WelcomeStore
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class App:
             risk_notice=config.bot.risk_notice,
             bot_name=config.bot.name,
             ready=getattr(transport, "logged_in", None),
+            on_outcome=self.on_outcome,
         )
         self.activity = ActivityRecorder(
             self.repo,
@@ -79,7 +81,16 @@ class App:
             flush_interval=config.activity.flush_interval_seconds,
             max_rows=config.activity.flush_max_rows,
         )
-        self.welcome = WelcomeRitual()
+        self.welcome_store = WelcomeStore(session_factory(self.engine))
+        self.welcomes = WelcomeScheduler(
+            self.welcome_store,
+            self.repo,
+            self.policies,
+            self.clock,
+            self.submit,
+            account=lambda: self.bot_id or (self.transport.self_id or ""),
+        )
+        self.welcome = WelcomeRitual(self.welcome_store, wake=self.welcomes.wake)
         # Groups run in order; activity first and never stops the chain.
         self.handler_groups: list[list[Handler]] = [
             [self.activity, MembershipSync()],
@@ -117,6 +128,7 @@ class App:
             await self.repo.upsert_group(room_id, cfg.name, str(cfg.tier), now)
         await self.executor.start()
         await self.alerter.start()
+        self.welcomes.start()  # finishes what a crash interrupted once logged in
         await self.transport.start(self.on_event)
         if self.options.start_calendar:
             self.calendar.start()
@@ -138,7 +150,8 @@ class App:
         drain = getattr(self.transport, "drain", None)
         if drain is not None:
             await drain()
-        await self.dispatcher.close()  # flushes activity, submits pending welcomes
+        await self.dispatcher.close()  # flushes activity
+        await self.welcomes.close()  # submits pending welcomes
         await self.executor.stop()  # sends what is queued (bounded), audits the rest
         await self.transport.stop()
         await self.engine.dispose()
@@ -152,6 +165,7 @@ class App:
             await drain()
         await self.dispatcher.join()
         await self.activity.flush()
+        await self.welcomes.join()
         if send:
             await self.executor.join()
 
@@ -202,6 +216,10 @@ class App:
         for event in events:
             self.on_event(event)
         return len(events)
+
+    async def on_outcome(self, action: Action, status: str) -> None:
+        """Bookkeeping from how an action ended (the executor's hook)."""
+        await self.welcomes.on_outcome(action, status)
 
     async def remind_newcomers(self) -> int:
         return await remind_silent_newcomers(self.repo, self.policies, self.clock, self.submit)

@@ -259,6 +259,7 @@ WelcomeTemplate = Annotated[str, Field(min_length=1), AfterValidator(_check_welc
 WindowSeconds = Annotated[float, Field(gt=0, le=300)]
 MaxMentions = Annotated[int, Field(ge=1, le=20)]
 ReminderHours = Annotated[float, Field(ge=0, le=720)]
+WelcomeValidMinutes = Annotated[float, Field(gt=0, le=1440)]
 NameCardFormat = Annotated[str, Field(min_length=1, max_length=40)]
 
 
@@ -524,6 +525,16 @@ class WelcomePolicy(_Model):
         default=_MEMBER_WELCOME["self_intro_prompt"],
         description="What to say in the self-introduction.",
     )
+    valid_minutes: WelcomeValidMinutes = Field(
+        default=60,
+        description="A welcome not sent within this many minutes of the join (the bot was "
+        "down, or busy) is dropped and audited, not sent late.",
+    )
+    welcome_found_within_hours: ReminderHours = Field(
+        default=0,
+        description="Members found only by reconciliation (no join event) are welcomed when "
+        "found within this many hours of their join; 0: never.",
+    )
 
 
 class WelcomeOverride(_Model):
@@ -538,6 +549,8 @@ class WelcomeOverride(_Model):
     rules: tuple[NonEmptyText, ...] | None = None
     name_card_format: NameCardFormat | None = None
     self_intro_prompt: str | None = None
+    valid_minutes: WelcomeValidMinutes | None = None
+    welcome_found_within_hours: ReminderHours | None = None
 
 
 class TierPolicy(_Model):

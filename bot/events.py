@@ -62,6 +62,7 @@ class JoinEvent:
     at: datetime
     member_names: tuple[str, ...] = ()
     source: str = "event"  # "event" or "reconcile"
+    found_by_reconciliation: bool = False  # no join event: the member list showed them
 
 
 @dataclass(frozen=True, slots=True)

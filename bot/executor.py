@@ -25,7 +25,7 @@ import dataclasses
 import logging
 import random
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -75,6 +75,7 @@ class Executor:
         rng: random.Random | None = None,
         drain_timeout: float = 30.0,
         ready: asyncio.Event | None = None,
+        on_outcome: Callable[[Action, str], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings or GovernorSettings()
         self.governor = Governor(self.settings, rng or random.Random())
@@ -87,6 +88,8 @@ class Executor:
         self._bot_name = bot_name
         self._drain_timeout = drain_timeout
         self._ready = ready
+        # Bookkeeping that depends on how an action ended (e.g. "welcomed").
+        self._on_outcome = on_outcome
         self._actions: dict[str, Action] = {}
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -358,6 +361,11 @@ class Executor:
             error,
             reason=action.reason,
         )
+        if self._on_outcome is not None:
+            try:
+                await self._on_outcome(action, status)
+            except Exception:
+                log.exception("could not record the outcome of %s for its sender", key)
 
     async def _audit_item(
         self,

@@ -211,3 +211,60 @@ class Outbox(Base):
     executed_at: Mapped[datetime | None]
     result: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+# -- welcome ritual (migration 0005_welcome) ----------------------------------
+
+# pending: waiting for its batch's due time; submitted: its Say is in the outbox
+# (action_key); welcomed: the Say was done; then the ends that are not a welcome.
+WELCOME_STATUSES = ("pending", "submitted", "welcomed", "failed", "dropped", "expired")
+
+
+class MemberStay(Base):
+    """One row per stay of a member in a group: a rejoin is a new stay.
+
+    ``memberships`` is the current state (its ``join_count`` is the number of
+    the current stay); this is the history, kept by ``record_join`` /
+    ``record_leave``.  A per-group fact: no account id.
+    """
+
+    __tablename__ = "member_stays"
+
+    room_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    contact_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    stay: Mapped[int] = mapped_column(Integer, primary_key=True)
+    joined_at: Mapped[datetime]
+    inviter_id: Mapped[str | None] = mapped_column(ID)
+    left_at: Mapped[datetime | None]
+    remover_id: Mapped[str | None] = mapped_column(ID)
+    welcomed_at: Mapped[datetime | None]
+
+
+class PendingWelcome(Base):
+    """A newcomer's welcome, from the join to the send's outcome (survives a crash).
+
+    One row per (account, room, member, stay): a replayed join cannot queue a
+    second welcome.  Rows of one room that are ``pending`` form its batch and
+    share the first one's ``due_at``.
+    """
+
+    __tablename__ = "pending_welcomes"
+    __table_args__ = (
+        UniqueConstraint("account_id", "room_id", "contact_id", "stay"),
+        CheckConstraint(_in("status", WELCOME_STATUSES), name="status"),
+        Index("ix_pending_welcomes_account_id_status_due_at", "account_id", "status", "due_at"),
+        Index("ix_pending_welcomes_account_id_action_key", "account_id", "action_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ID)
+    room_id: Mapped[str] = mapped_column(ID)
+    contact_id: Mapped[str] = mapped_column(ID)
+    stay: Mapped[int] = mapped_column(Integer)
+    joined_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    action_key: Mapped[str | None] = mapped_column(String(OUTBOX_KEY_MAX_LENGTH))
+    updated_at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(Text)

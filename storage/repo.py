@@ -28,6 +28,7 @@ from storage.models import (
     Group,
     Membership,
     MemberStats,
+    MemberStay,
     Outbox,
 )
 from storage.types import (
@@ -68,6 +69,7 @@ _CONTACTS = cast(Table, Contact.__table__)
 _GROUPS = cast(Table, Group.__table__)
 _MEMBERSHIPS = cast(Table, Membership.__table__)
 _OUTBOX = cast(Table, Outbox.__table__)
+_STAYS = cast(Table, MemberStay.__table__)
 
 
 def _check(value: str, allowed: tuple[str, ...], what: str) -> None:
@@ -128,6 +130,31 @@ def _membership_state(row: Membership, *, changed: bool = True) -> MembershipSta
         join_count=row.join_count,
         changed=changed,
     )
+
+
+def _stay_of(row: Membership) -> tuple[Any, ...]:
+    """WHERE clauses for the ``member_stays`` row of a membership's current stay."""
+    s = _STAYS.c
+    return (s.room_id == row.room_id, s.contact_id == row.contact_id, s.stay == row.join_count)
+
+
+async def _start_stay(session: AsyncSession, row: Membership) -> None:
+    """Record the membership's current stay (idempotent: a stay is written once)."""
+    stmt = (
+        _insert(session, _STAYS)
+        .values(
+            room_id=row.room_id,
+            contact_id=row.contact_id,
+            stay=row.join_count,
+            joined_at=row.joined_at,
+            inviter_id=row.inviter_id,
+            left_at=None,
+            remover_id=None,
+            welcomed_at=None,
+        )
+        .on_conflict_do_nothing(index_elements=["room_id", "contact_id", "stay"])
+    )
+    await session.execute(stmt)
 
 
 def _json_object(text: str | None) -> dict[str, Any]:
@@ -451,7 +478,10 @@ class Repository:
         leave / welcome / reminder marks cleared, ``join_count`` incremented.
         A join for a member already present (duplicate event, or an event and a
         member-list reconcile both seeing it) changes nothing except filling in
-        a missing inviter, and comes back with ``changed=False``.
+        a missing inviter, and comes back with ``changed=False``; so does a
+        join older than the member's last leave (a replay).  Every new
+        stay is also a row of ``member_stays`` (number ``join_count``), so the
+        earlier stays are kept, not overwritten.
         """
         at = require_aware(at, "at")
         async with self._sessions.begin() as session:
@@ -479,11 +509,21 @@ class Repository:
             )
             row = (await session.scalars(stmt.with_for_update())).one()
             if inserted:
+                await _start_stay(session, row)
                 return _membership_state(row)
             if row.left_at is None:
                 if row.inviter_id is None and inviter_id is not None:
                     row.inviter_id = inviter_id
+                    await session.execute(
+                        update(_STAYS)
+                        .where(*_stay_of(row), _STAYS.c.inviter_id.is_(None))
+                        .values(inviter_id=inviter_id)
+                    )
                     await session.flush()
+                return _membership_state(row, changed=False)
+            if at < row.left_at:
+                # A join from before the member's last leave: a replayed event,
+                # not a new stay.
                 return _membership_state(row, changed=False)
             row.joined_at = at
             row.inviter_id = inviter_id
@@ -493,6 +533,7 @@ class Repository:
             row.reminded_at = None
             row.join_count += 1
             await session.flush()
+            await _start_stay(session, row)
             return _membership_state(row)
 
     async def record_leave(
@@ -508,10 +549,24 @@ class Repository:
                 Membership.left_at.is_(None),
             )
             .values(left_at=at, remover_id=remover_id)
+            .returning(Membership.join_count)
         )
         async with self._sessions.begin() as session:
-            result = await session.execute(stmt)
-            return bool(getattr(result, "rowcount", 0))
+            stay = (await session.execute(stmt)).scalar_one_or_none()
+            if stay is None:
+                return False
+            s = _STAYS.c
+            await session.execute(
+                update(_STAYS)
+                .where(
+                    s.room_id == room_id,
+                    s.contact_id == contact_id,
+                    s.stay == stay,
+                    s.left_at.is_(None),
+                )
+                .values(left_at=at, remover_id=remover_id)
+            )
+            return True
 
     async def set_member_role(self, room_id: str, contact_id: str, role: str) -> bool:
         _check(role, MEMBER_ROLES, "member role")
@@ -539,7 +594,9 @@ class Repository:
     # -- welcome ritual ------------------------------------------------------
 
     async def mark_welcomed(self, room_id: str, contact_ids: Iterable[str], at: datetime) -> int:
-        """Mark present members as welcomed (first welcome wins); returns rows changed."""
+        """Mark present members as welcomed in their current stay (first welcome wins);
+        returns rows changed.  The welcome ritual records it from the send's
+        outcome (``storage.welcome``), not when the welcome is queued."""
         at = require_aware(at, "at")
         ids = sorted(set(contact_ids))
         if not ids:
@@ -553,10 +610,18 @@ class Repository:
                 Membership.welcomed_at.is_(None),
             )
             .values(welcomed_at=at)
+            .returning(Membership.contact_id, Membership.join_count)
         )
         async with self._sessions.begin() as session:
-            result = await session.execute(stmt)
-            return int(getattr(result, "rowcount", 0))
+            marked = (await session.execute(stmt)).all()
+            s = _STAYS.c
+            for contact_id, stay in marked:
+                await session.execute(
+                    update(_STAYS)
+                    .where(s.room_id == room_id, s.contact_id == contact_id, s.stay == stay)
+                    .values(welcomed_at=at)
+                )
+            return len(marked)
 
     async def due_for_reminder(self, now: datetime, after: timedelta) -> list[tuple[str, str]]:
         """(room, member) pairs to remind once to introduce themselves.

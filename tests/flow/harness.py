@@ -81,6 +81,7 @@ class Harness:
 
     async def crash(self) -> None:
         """Die without draining anything (as a SIGKILL would), then release the file."""
+        await self.app.welcomes.abort()  # its pending batches stay in the database
         task = self.app.executor._task
         if task is not None:
             task.cancel()

@@ -6,7 +6,7 @@ per group carry the account id.  Rows written before this revision belong to
 the account ``default`` (the ``bot.account`` a config has when it sets none).
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0005_welcome
 Create Date: 2026-12-01
 
 Hand-written to match ``storage.models``; a test compares the two.
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | Sequence[str] | None = "0002"
+down_revision: str | Sequence[str] | None = "0005_welcome"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
