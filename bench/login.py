@@ -23,6 +23,14 @@ app (dispatcher, handlers, executor) on a SQLite *file* in a temp dir and a
 
 ``peak_rss_mb`` is the process's peak resident memory (``ru_maxrss``).
 The last line is one JSON object.
+
+Measured here (SQLite file), before the member-list reader and the bulk
+snapshot → after: reads at login 1,001 → 10 (the rest paced at 10 a minute),
+at a replayed login 1,001 → 0; 100,000 memberships stored in 372.6 s (a
+transaction per member; over 300 s in a second run) → 32.7 s (one bulk write
+per list; the rest is the SDK loading 100,000 contacts); a message in another
+group handled 6.2–16.9 s after the login (queued behind every read) → 0.001 s.
+Peak RSS about 285 → 298 MB.
 """
 
 from __future__ import annotations
