@@ -10,20 +10,32 @@ nothing queued is lost.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.actions import Action
-from bot.alerts import ManagedAlerter, build_alerter
+from bot.alerts import Alert, AlertKind, ManagedAlerter, build_alerter
 from bot.clock import Clock, SystemClock
 from bot.config import BotConfig, effective_database_url
 from bot.dispatcher import Dispatcher
-from bot.events import BotJoinedRoomEvent, Event, LoginEvent, LogoutEvent, room_of
+from bot.events import (
+    BotJoinedRoomEvent,
+    Event,
+    LeaveEvent,
+    LoginEvent,
+    LogoutEvent,
+    RoomSnapshotEvent,
+    room_of,
+)
 from bot.executor import Executor
+from bot.member_lists import BotNotInRoom, MemberList, MemberListReader
 from bot.policies import PolicyBook
 from bot.transport.base import Transport
 from handlers.activity import ActivityRecorder
@@ -36,6 +48,7 @@ from handlers.welcome import WelcomeRitual, WelcomeScheduler
 from sop.calendar import Calendar, every
 from sop.reminders import remind_silent_newcomers
 from storage.db import create_engine, session_factory, upgrade
+from storage.membership import MembershipStore
 from storage.repo import Repository
 from storage.welcome import WelcomeStore
 
@@ -48,6 +61,7 @@ class AppOptions:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     clock: Clock = field(default_factory=SystemClock)
     start_calendar: bool = True
+    alerter: ManagedAlerter | None = None  # None: built from the alerts: section
 
 
 class App:
@@ -63,7 +77,17 @@ class App:
         )
         self.policies = PolicyBook(config)
         # Owners hear about trouble by webhook, not through the troubled account.
-        self.alerter: ManagedAlerter = build_alerter(config.alerts, self.clock, self.options.env)
+        self.alerter: ManagedAlerter = self.options.alerter or build_alerter(
+            config.alerts, self.clock, self.options.env
+        )
+        self.memberships = MembershipStore(session_factory(self.engine))
+        # Every member-list read goes through this one reader: paced and cached.
+        self.members = MemberListReader(
+            self._read_member_list,
+            self.clock,
+            reads_per_minute=config.member_lists.reads_per_minute,
+            cache_hours=config.member_lists.cache_hours,
+        )
         self.executor = Executor(
             transport,
             self.repo,
@@ -93,7 +117,7 @@ class App:
         self.welcome = WelcomeRitual(self.welcome_store, wake=self.welcomes.wake)
         # Groups run in order; activity first and never stops the chain.
         self.handler_groups: list[list[Handler]] = [
-            [self.activity, MembershipSync()],
+            [self.activity, MembershipSync(self.memberships, self._feed)],
             [ConnectionWatch(alerter=self.alerter), JoiningGroups()],
             [self.welcome],
             [Commands()],
@@ -111,6 +135,8 @@ class App:
             self.reconcile,
         )
         self._reconcile_cursor = 0
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._left: set[str] = set()  # groups the bot is known to be out of
         self.bot_id = ""
         self._started = False
         self._accepting = True
@@ -125,6 +151,12 @@ class App:
         now = self.clock.now()
         for room_id in self.config.groups:
             cfg = self.config.groups[room_id]
+            known = await self.repo.get_group(room_id)
+            if known is not None and known.left_at is not None:
+                # The bot was removed: it stays out until invited back.
+                self.members.mark_gone(room_id)
+                self._left.add(room_id)
+                continue
             await self.repo.upsert_group(room_id, cfg.name, str(cfg.tier), now)
         await self.executor.start()
         await self.alerter.start()
@@ -147,6 +179,8 @@ class App:
         """
         self.calendar.shutdown()
         self._accepting = False
+        await self.members.close()
+        await self._join_tasks()
         drain = getattr(self.transport, "drain", None)
         if drain is not None:
             await drain()
@@ -163,6 +197,8 @@ class App:
         drain = getattr(self.transport, "drain", None)
         if drain is not None:
             await drain()
+        await self._join_tasks()
+        await self.members.settle()  # member lists due now are read and queued
         await self.dispatcher.join()
         await self.activity.flush()
         await self.welcomes.join()
@@ -180,12 +216,38 @@ class App:
             log.info("logged in as %s (%s)", event.account_id, event.name)
         elif isinstance(event, LogoutEvent):
             log.warning("logged out: %s", event.reason)
+        elif isinstance(event, LeaveEvent) and self._bot_in(event.member_ids):
+            self._spawn(self.bot_removed(event.room_id, event.at, "a room-leave event"))
+            others = tuple(m for m in event.member_ids if not self._bot_in((m,)))
+            if not others:
+                return
+            event = dataclasses.replace(event, member_ids=others)
+        elif isinstance(event, BotJoinedRoomEvent):
+            self._bot_joined(event)
         self.dispatcher.feed(event)
+        if isinstance(event, LoginEvent):
+            self._spawn(self.refresh_member_lists())
+
+    def _feed(self, event: Event) -> None:
+        """Events the handlers find (joins and leaves a member list reveals)."""
+        if self._accepting:
+            self.dispatcher.feed(event)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _join_tasks(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def context_for(self, event: Event) -> Context | None:
         room_id = room_of(event)
         policy = None
         if room_id is not None:
+            if self.members.is_gone(room_id) and not isinstance(event, BotJoinedRoomEvent):
+                return None  # the bot is no longer in that group: nothing more there
             policy = self.policies.get(room_id)
             if policy is None and not isinstance(event, BotJoinedRoomEvent):
                 return None  # not a group the bot manages: stay out of it
@@ -200,22 +262,170 @@ class App:
         )
 
     async def submit(self, actions: Sequence[Action]) -> None:
-        await self.executor.submit(actions)
+        kept = [a for a in actions if a.room_id is None or not self.members.is_gone(a.room_id)]
+        if len(kept) < len(actions):
+            log.info(
+                "%d action(s) not sent: the bot is no longer in that group",
+                len(actions) - len(kept),
+            )
+        await self.executor.submit(kept)
 
     async def reconcile(self) -> int:
-        """Compare a few groups' member lists with storage (round-robin, rate-limited
-        by the calendar: member-list fetches are a risk-control trigger)."""
-        rooms = self.policies.managed_rooms()
-        if not rooms or not getattr(self.transport, "logged_in", asyncio.Event()).is_set():
+        """Compare a few groups' member lists with storage; returns the lists read.
+
+        Round-robin over the managed groups whose cached list is stale (read
+        longer ago than ``member_lists.cache_hours``), at most
+        ``bot.reconcile_rooms_per_run`` per run, every read on the reader's
+        budget.  A managed group missing from the bot's room list is read even
+        if fresh, to confirm whether the bot was removed.
+        """
+        rooms = [r for r in self.policies.managed_rooms() if not self.members.is_gone(r)]
+        if not rooms or not self._logged_in():
             return 0
-        n = min(self.config.bot.reconcile_rooms_per_run, len(rooms))
+        missing = await self._missing_rooms(rooms)
+        for room_id in missing:
+            self.members.invalidate(room_id)
         start = self._reconcile_cursor % len(rooms)
-        batch = (rooms[start:] + rooms[:start])[:n]
-        self._reconcile_cursor = start + n
-        events = await self.transport.snapshots(batch)
-        for event in events:
-            self.on_event(event)
-        return len(events)
+        ordered = rooms[start:] + rooms[:start]
+        batch = self.members.stale(ordered)[: self.config.bot.reconcile_rooms_per_run]
+        if batch:
+            self._reconcile_cursor = start + ordered.index(batch[-1]) + 1
+        read = 0
+        for room_id in batch:
+            try:
+                members = await self.members.get(room_id)
+            except BotNotInRoom as exc:
+                await self.bot_removed(room_id, self.clock.now(), exc.detail)
+                continue
+            except Exception:
+                log.warning("could not read the member list of %s", room_id, exc_info=True)
+                continue
+            self._feed(members.snapshot())
+            read += 1
+        return read
+
+    async def refresh_member_lists(self) -> int:
+        """After a login: queue the stale member lists of the managed groups for a
+        background read (on the budget); returns how many were queued.  Events
+        keep flowing meanwhile.  A group the bot was removed from while away
+        shows up missing from the room list and is confirmed by its read."""
+        rooms = [r for r in self.policies.managed_rooms() if not self.members.is_gone(r)]
+        if not rooms:
+            return 0
+        for room_id in await self._missing_rooms(rooms):
+            self.members.invalidate(room_id)
+        return self.members.refresh_in_background(rooms, self._list_read, self._list_gone)
+
+    def _list_read(self, members: MemberList) -> None:
+        self._feed(members.snapshot())
+
+    async def _list_gone(self, room_id: str, detail: str) -> None:
+        await self.bot_removed(room_id, self.clock.now(), detail)
+
+    async def _missing_rooms(self, rooms: Sequence[str]) -> list[str]:
+        room_ids = getattr(self.transport, "room_ids", None)
+        if room_ids is None:
+            return []
+        try:
+            listed = await room_ids()
+        except Exception:
+            log.warning("could not list the bot's rooms", exc_info=True)
+            return []
+        if not listed:  # an empty list right after login proves nothing
+            return []
+        return [r for r in rooms if r not in listed]
+
+    async def _read_member_list(self, room_id: str) -> MemberList:
+        read = getattr(self.transport, "read_member_list", None)
+        if read is not None:
+            result: MemberList = await read(room_id)
+            return result
+        for event in await self.transport.snapshots([room_id]):  # a transport without it
+            if isinstance(event, RoomSnapshotEvent):
+                return MemberList(
+                    event.room_id,
+                    event.member_ids,
+                    event.at,
+                    event.topic,
+                    event.member_names,
+                    event.owner_id,
+                    event.admin_ids,
+                )
+        raise RuntimeError(f"no member list for {room_id}")
+
+    def _logged_in(self) -> bool:
+        return getattr(self.transport, "logged_in", asyncio.Event()).is_set()
+
+    def _bot_in(self, member_ids: Sequence[str]) -> bool:
+        me = self.bot_id or self.transport.self_id or ""
+        return bool(me) and me in member_ids
+
+    # ------------------------------------------------- the bot's own presence
+
+    def _bot_joined(self, event: BotJoinedRoomEvent) -> None:
+        """Back in (or new to) a group: read its member list once, in the background
+        (the snapshot follows the join event in the room's order)."""
+        room_id = event.room_id
+        allowed = (
+            self.policies.configured_tier(room_id) is not None
+            or event.inviter_id in self.config.owners
+        )
+        if not allowed:
+            return
+        self._left.discard(room_id)
+        if self.members.resume(room_id):
+            log.info("the bot is back in %s: managing it again", room_id)
+        self.members.invalidate(room_id)
+        self.members.refresh_in_background([room_id], self._list_read, self._list_gone)
+
+    async def bot_removed(self, room_id: str, at: datetime, how: str = "") -> bool:
+        """The bot is no longer in ``room_id`` (removed, or it left): mark the group
+        left, read and send nothing more there, refuse what is queued for it, and
+        alert the owners.  False if it was already known to be out."""
+        self.members.mark_gone(room_id)  # the reader may have marked it already
+        if room_id in self._left:
+            return False
+        self._left.add(room_id)
+        log.warning("the bot is no longer in %s (%s)", room_id, how or "no detail")
+        try:
+            group = await self.repo.get_group(room_id)
+            await self.repo.mark_group_left(room_id, at)
+            refused = await self.memberships.refuse_room_actions(
+                room_id, at, "the bot is no longer in this group"
+            )
+        except Exception:
+            log.exception("could not record that the bot left %s", room_id)
+            group, refused = None, []
+        for item in refused:
+            try:
+                await self.repo.write_audit(
+                    at=at,
+                    action=item.action,
+                    kind=item.kind,
+                    room_id=room_id,
+                    key=item.key,
+                    status="refused",
+                    reason="the bot is no longer in this group",
+                    detail=item.payload,
+                )
+            except Exception:
+                log.exception("could not audit the refusal of %s", item.key)
+        policy = self.policies.get(room_id)
+        name = (policy.name if policy is not None else "") or (group.topic if group else "")
+        where = f"«{name}» ({room_id})" if name else room_id
+        self.alerter.alert(
+            Alert(
+                kind=AlertKind.REMOVED_FROM_GROUP,
+                what=f"The bot is no longer in the group {where}: it was removed or left.",
+                where=where,
+                doing="It no longer reads or sends anything in that group"
+                + (f"; {len(refused)} queued action(s) there were cancelled." if refused else "."),
+                owner_can="If this was a mistake, invite the bot back into the group: "
+                "an owner's invitation is accepted and the group is managed again.",
+                account_id=self.bot_id,
+            )
+        )
+        return True
 
     async def on_outcome(self, action: Action, status: str) -> None:
         """Bookkeeping from how an action ended (the executor's hook)."""

@@ -687,6 +687,21 @@ class ActivityConfig(_Model):
     flush_max_rows: int = Field(default=500, ge=1, le=100_000)
 
 
+class MemberListsConfig(_Model):
+    """``member_lists``: how often the bot may read a group's member list.
+
+    Member-list reads are a risk-control trigger: every read goes through one
+    budget, and a list read within ``cache_hours`` is not read again.
+    """
+
+    reads_per_minute: int = Field(
+        default=10, ge=1, le=10_000, description="At most this many member-list reads a minute."
+    )
+    cache_hours: float = Field(
+        default=6, gt=0, le=168, description="A list read less than this long ago is reused."
+    )
+
+
 class SandboxContact(_Model):
     id: ContactId
     name: NonEmptyText
@@ -764,6 +779,7 @@ class BotConfig(_Model):
     )
     commands: CommandsConfig = Field(default_factory=CommandsConfig)
     activity: ActivityConfig = Field(default_factory=ActivityConfig)
+    member_lists: MemberListsConfig = Field(default_factory=MemberListsConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     governor: GovernorSettings = Field(
         default_factory=GovernorSettings,

@@ -62,7 +62,9 @@ class JoinEvent:
     at: datetime
     member_names: tuple[str, ...] = ()
     source: str = "event"  # "event" or "reconcile"
-    found_by_reconciliation: bool = False  # no join event: the member list showed them
+    # True when no event said so: a member list showed them present and storage
+    # did not know them (handlers.membership).  Counted as a join all the same.
+    found_by_reconciliation: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,8 @@ class LeaveEvent:
     remover_id: str | None
     at: datetime
     source: str = "event"
+    # True when no event said so: a member list no longer showed them.
+    found_by_reconciliation: bool = False
 
 
 @dataclass(frozen=True, slots=True)

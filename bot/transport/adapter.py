@@ -60,8 +60,8 @@ from bot.events import (
     MessageEvent,
     MessageKind,
     RoomInviteEvent,
-    RoomSnapshotEvent,
 )
+from bot.member_lists import BotNotInRoom, MemberList
 from bot.transport.base import ActionFailed, Sink
 from bot.transport.supervisor import Supervisor
 from bot.transport.timeutil import puppet_time
@@ -299,7 +299,9 @@ class WechatyTransport:
             contact = self._bot.ContactSelf.load(p.contact_id)
             with contextlib.suppress(Exception):
                 await contact.ready()
-            return [LoginEvent(str(p.contact_id), now, _name_of(contact)), *await self.snapshots()]
+            # No member lists here: the app's reader refreshes the stale ones in the
+            # background, on its budget, while events keep flowing.
+            return [LoginEvent(str(p.contact_id), now, _name_of(contact))]
         if name == "logout":
             return [LogoutEvent(str(p.contact_id), now, str(getattr(p, "data", "") or ""))]
         raise ValueError(f"unexpected event {name}")
@@ -358,17 +360,17 @@ class WechatyTransport:
         me = self.self_id
         events: list[Event] = []
         if me and me in invited:
-            room = self._bot.Room.load(room_id)
             topic = ""
             members: tuple[str, ...] = ()
             try:
-                await room.ready(force_sync=True)
-                topic = room.payload.topic or ""
-                members = tuple(await self._puppet.room_members(room_id))
+                payload = await self._puppet.room_payload(room_id)
+                topic = payload.topic or ""
+                members = tuple(payload.member_ids or ())
             except Exception:
                 log.warning("could not read room %s after joining it", room_id, exc_info=True)
+            # Who is there and who owns it comes from one member-list read by the
+            # app's reader (cached): not read here a second time.
             events.append(BotJoinedRoomEvent(room_id, inviter, at, topic, members))
-            events.extend(await self.snapshots([room_id]))  # who is there, who owns it
             invited = tuple(i for i in invited if i != me)
         if invited:
             names = []
@@ -380,31 +382,60 @@ class WechatyTransport:
             events.append(JoinEvent(room_id, invited, inviter, at, tuple(names)))
         return events
 
+    async def room_ids(self) -> set[str]:
+        """The rooms the puppet says the bot is in (no member lists are read)."""
+        return {str(r) for r in await self._puppet.room_list()}
+
+    async def read_member_list(self, room_id: str) -> MemberList:
+        """One member-list read of ``room_id`` (use the app's paced, cached reader).
+
+        ``room.member_list()``, not the payload's member ids, which go stale
+        after joins (defect 8).  Raises :class:`~bot.member_lists.BotNotInRoom`
+        when the read fails or leaves the bot out *and* the puppet's room list
+        no longer has the room: the bot was removed.
+        """
+        if self._bot is None:
+            raise ActionFailed("the transport is not started")
+        try:
+            room = self._bot.Room.load(room_id)
+            # Room.ready(force_sync=True) returns early on a cached room
+            # (defect 8): reload the payload for the owner and admins.
+            room.payload = await self._puppet.room_payload(room_id)
+            members = await room.member_list()
+        except Exception as exc:
+            if await self._not_listed(room_id):
+                raise BotNotInRoom(room_id, f"{type(exc).__name__}: {exc}") from exc
+            raise
+        ids = tuple(str(m.contact_id) for m in members)
+        me = self.self_id
+        if me and me not in ids and await self._not_listed(room_id):
+            raise BotNotInRoom(room_id, "the member list leaves the bot out")
+        payload = room.payload
+        return MemberList(
+            str(room_id),
+            ids,
+            self._clock.now(),
+            payload.topic or "",
+            tuple(_name_of(m) for m in members),
+            owner_id=payload.owner_id or None,
+            admin_ids=tuple(payload.admin_ids or ()),
+        )
+
+    async def _not_listed(self, room_id: str) -> bool:
+        """True if the puppet's (non-empty) room list lacks ``room_id``."""
+        try:
+            listed = await self.room_ids()
+        except Exception:
+            return False
+        return bool(listed) and room_id not in listed
+
     async def snapshots(self, room_ids: list[str] | None = None) -> list[Event]:
-        """Who is in each room now.  ``room.member_list()``, not the payload's
-        member ids, which go stale after joins (defect 8).  Member lists are
-        read at login only (and, rate-limited, by reconciliation): frequent
-        fetches are a risk-control trigger."""
+        """Who is in each room now, unpaced and uncached: one read per room.
+        The app reads through its :class:`~bot.member_lists.MemberListReader`."""
         events: list[Event] = []
-        for room_id in room_ids if room_ids is not None else await self._puppet.room_list():
+        for room_id in room_ids if room_ids is not None else sorted(await self.room_ids()):
             try:
-                room = self._bot.Room.load(room_id)
-                # Room.ready(force_sync=True) returns early on a cached room
-                # (defect 8): reload the payload for the owner and admins.
-                room.payload = await self._puppet.room_payload(room_id)
-                members = await room.member_list()
-                payload = room.payload
-                events.append(
-                    RoomSnapshotEvent(
-                        str(room_id),
-                        tuple(m.contact_id for m in members),
-                        self._clock.now(),
-                        payload.topic or "",
-                        tuple(_name_of(m) for m in members),
-                        owner_id=payload.owner_id or None,
-                        admin_ids=tuple(payload.admin_ids or ()),
-                    )
-                )
+                events.append((await self.read_member_list(room_id)).snapshot())
             except Exception:
                 log.warning("could not list the members of %s", room_id, exc_info=True)
         return events

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from tests.flow.harness import OWNER, ROOM, ROOM2, Harness
 
+CACHE = 6 * 3600  # member_lists.cache_hours: a list is not read again sooner
+
 
 async def test_a_member_who_leaves_without_an_event_is_found_by_reconciliation(
     bot: Harness,
@@ -11,7 +13,9 @@ async def test_a_member_who_leaves_without_an_event_is_found_by_reconciliation(
     bot.puppet.leave_silently(ROOM, "wxid_a")
     await bot.settle()
     assert "wxid_a" in await bot.repo.current_members(ROOM)  # nothing told us yet
+    assert await bot.app.reconcile() == 0  # the lists read at login are still fresh
 
+    await bot.advance(CACHE)
     assert await bot.app.reconcile() == 2  # both managed groups read once
     await bot.settle()
     assert "wxid_a" not in await bot.repo.current_members(ROOM)
@@ -23,6 +27,7 @@ async def test_reconciliation_reads_a_limited_number_of_groups_per_run(tmp_path)
     harness = Harness(tmp_path, "bot: {reconcile_rooms_per_run: 1}\n")
     await harness.start()
     before = len(harness.puppet.calls_to("room_members"))
+    await harness.advance(CACHE)
     assert await harness.app.reconcile() == 1
     assert await harness.app.reconcile() == 1
     reads = [c.args["room_id"] for c in harness.puppet.calls_to("room_members")[before:]]
@@ -36,8 +41,10 @@ async def test_owners_are_told_once_where_the_bot_cannot_remove_members(bot: Har
     assert group is not None and group.bot_role == "admin"
 
     bot.puppet.set_admins(ROOM2, [])  # somebody took the bot's admin rights away
+    await bot.advance(CACHE)
     await bot.app.reconcile()
     await bot.settle()
+    await bot.advance(CACHE)
     await bot.app.reconcile()
     await bot.settle()
     notices = [c for c in bot.sent() if c.args["conversation_id"] == OWNER]

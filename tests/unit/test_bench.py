@@ -31,3 +31,12 @@ def test_the_governor_benchmark_never_exceeds_a_limit() -> None:
     assert report["max_rate_over_limit"] <= 1.0
     assert report["total_time_ratio"] >= 1.0  # never faster than the limits allow
     assert report["enqueue_per_s"] > 0
+
+
+def test_the_login_benchmark_reports_reads_and_the_snapshot_store() -> None:
+    report = last_json("bench/login.py", "--quick")
+    assert report["reads_at_login"] >= 1
+    assert report["reads_at_replayed_login"] == 0  # the lists are cached
+    assert report["memberships"] == 500
+    assert report["snapshot_stored_s"] is not None
+    assert report["peak_rss_mb"] > 0

@@ -24,6 +24,7 @@ ISSUE = re.compile(
 SECTIONS = {
     "bot", "transport", "database", "owners", "admins", "tiers",
     "groups", "commands", "activity", "sandbox", "governor", "alerts",
+    "member_lists",
 }  # fmt: skip
 
 

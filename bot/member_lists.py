@@ -1,0 +1,286 @@
+"""One reader for member lists: on a budget, cached per room, refreshed in the background.
+
+Reading a group's member list is something WeChat notices: a bot in 1,000
+groups that reads every list at every login (and again at every reconnect)
+is a risk-control trigger.  Every member-list read of the bot goes through
+one :class:`MemberListReader`:
+
+* a **budget**: at most ``reads_per_minute`` reads in any 60 s (on the
+  injected clock; a read over budget waits its turn);
+* a **cache** per room: a list read less than ``cache_hours`` ago is handed
+  back without asking the puppet; two reads of one room at once are one read;
+* **stale-only refreshes in the background**: :meth:`MemberListReader.refresh_in_background`
+  queues rooms and one worker task reads those still stale, in order, one by
+  one on the budget, so events keep flowing meanwhile;
+* rooms the bot is **not in** (removed, or it left) are never read:
+  :meth:`MemberListReader.mark_gone` / :meth:`MemberListReader.resume`.
+
+The reader knows nothing of Wechaty: it is given a ``read`` function (the
+transport's ``read_member_list``) that returns a :class:`MemberList` or raises
+:class:`BotNotInRoom`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.clock import Clock
+from bot.events import RoomSnapshotEvent
+
+log = logging.getLogger(__name__)
+
+WINDOW_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class MemberList:
+    """Who was in a room when it was read, and who owns and administers it."""
+
+    room_id: str
+    member_ids: tuple[str, ...]
+    read_at: datetime
+    topic: str = ""
+    member_names: tuple[str, ...] = ()
+    owner_id: str | None = None
+    admin_ids: tuple[str, ...] = field(default=())
+
+    def snapshot(self) -> RoomSnapshotEvent:
+        return RoomSnapshotEvent(
+            self.room_id,
+            self.member_ids,
+            self.read_at,
+            self.topic,
+            self.member_names,
+            owner_id=self.owner_id,
+            admin_ids=self.admin_ids,
+        )
+
+
+class BotNotInRoom(Exception):
+    """The bot is not (or no longer) a member of the room: nothing can be read there."""
+
+    def __init__(self, room_id: str, detail: str = "") -> None:
+        super().__init__(
+            f"the bot is not a member of {room_id}" + (f": {detail}" if detail else "")
+        )
+        self.room_id = room_id
+        self.detail = detail
+
+
+ReadList = Callable[[str], Awaitable[MemberList]]
+OnList = Callable[[MemberList], None]
+OnGone = Callable[[str, str], Awaitable[None]]
+
+
+class ReadBudget:
+    """At most ``per_minute`` reads in any 60 s window (sliding, on the clock)."""
+
+    def __init__(self, clock: Clock, per_minute: int) -> None:
+        if per_minute < 1:
+            raise ValueError("per_minute must be at least 1")
+        self._clock = clock
+        self.per_minute = per_minute
+        self._times: deque[float] = deque()
+
+    def delay(self) -> float:
+        """Seconds until one more read is allowed (0: now)."""
+        now = self._clock.monotonic()
+        while self._times and self._times[0] <= now - WINDOW_SECONDS:
+            self._times.popleft()
+        if len(self._times) < self.per_minute:
+            return 0.0
+        return self._times[0] + WINDOW_SECONDS - now
+
+    async def wait_turn(self) -> None:
+        """Wait until a read is allowed (without counting one)."""
+        while (wait := self.delay()) > 0:
+            await self._clock.sleep(wait)
+
+    async def acquire(self) -> None:
+        """Wait until a read is allowed, and count it."""
+        await self.wait_turn()
+        self._times.append(self._clock.monotonic())
+
+
+class MemberListReader:
+    """Paced, cached member-list reads; a background worker for stale refreshes."""
+
+    def __init__(
+        self,
+        read: ReadList,
+        clock: Clock,
+        *,
+        reads_per_minute: int = 10,
+        cache_hours: float = 6.0,
+    ) -> None:
+        self._read = read
+        self._clock = clock
+        self.budget = ReadBudget(clock, reads_per_minute)
+        self.cache_seconds = cache_hours * 3600.0
+        self._cache: dict[str, tuple[float, MemberList]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._gone: set[str] = set()
+        self.reads = 0  # calls of ``read`` (member lists asked of the puppet)
+        # The background worker: rooms waiting for a refresh, in order.
+        self._queue: dict[str, None] = {}
+        self._on_list: OnList | None = None
+        self._on_gone: OnGone | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._quiet = asyncio.Event()  # nothing to read now (idle, or waiting for budget)
+        self._quiet.set()
+
+    # ------------------------------------------------------------ the cache
+
+    def cached(self, room_id: str) -> MemberList | None:
+        """The room's list if it was read within the cache period, else None."""
+        entry = self._cache.get(room_id)
+        if entry is None:
+            return None
+        read_mono, members = entry
+        if self._clock.monotonic() - read_mono >= self.cache_seconds:
+            return None
+        return members
+
+    def is_stale(self, room_id: str) -> bool:
+        return room_id not in self._gone and self.cached(room_id) is None
+
+    def stale(self, room_ids: Iterable[str]) -> list[str]:
+        return [r for r in room_ids if self.is_stale(r)]
+
+    def invalidate(self, room_id: str) -> None:
+        """Forget the room's cached list (the next read asks the puppet)."""
+        self._cache.pop(room_id, None)
+
+    # ------------------------------------------------- rooms the bot is not in
+
+    @property
+    def gone(self) -> frozenset[str]:
+        return frozenset(self._gone)
+
+    def is_gone(self, room_id: str) -> bool:
+        return room_id in self._gone
+
+    def mark_gone(self, room_id: str) -> bool:
+        """Never read this room again (until :meth:`resume`); False if already so."""
+        if room_id in self._gone:
+            return False
+        self._gone.add(room_id)
+        self._cache.pop(room_id, None)
+        self._queue.pop(room_id, None)
+        return True
+
+    def resume(self, room_id: str) -> bool:
+        """The bot is back in the room; False if it was not marked gone."""
+        if room_id not in self._gone:
+            return False
+        self._gone.discard(room_id)
+        self._cache.pop(room_id, None)
+        return True
+
+    # ---------------------------------------------------------------- reads
+
+    async def get(self, room_id: str) -> MemberList:
+        """The room's member list: cached if read within the cache period, else
+        read on the budget.  Raises :class:`BotNotInRoom` for a room the bot is
+        not in (and marks it gone); other read errors propagate."""
+        if room_id in self._gone:
+            raise BotNotInRoom(room_id, "marked as left")
+        lock = self._locks.setdefault(room_id, asyncio.Lock())
+        async with lock:  # a second caller waits for the first one's read
+            cached = self.cached(room_id)
+            if cached is not None:
+                return cached
+            if room_id in self._gone:
+                raise BotNotInRoom(room_id, "marked as left")
+            await self.budget.acquire()
+            self.reads += 1
+            try:
+                members = await self._read(room_id)
+            except BotNotInRoom:
+                self.mark_gone(room_id)
+                raise
+            self._cache[room_id] = (self._clock.monotonic(), members)
+            return members
+
+    # --------------------------------------------------- background refresh
+
+    def refresh_in_background(
+        self, room_ids: Iterable[str], on_list: OnList, on_gone: OnGone
+    ) -> int:
+        """Queue the stale rooms among ``room_ids`` for a paced read; returns how many.
+
+        One worker reads them in order; each list read is handed to ``on_list``
+        (e.g. fed to the dispatcher as a snapshot); a room the bot is not in
+        goes to ``on_gone``.  A room queued twice is read once; a room that
+        became fresh meanwhile (read by someone else) is skipped.
+        """
+        self._on_list, self._on_gone = on_list, on_gone
+        added = 0
+        for room_id in room_ids:
+            if room_id not in self._queue and self.is_stale(room_id):
+                self._queue[room_id] = None
+                added += 1
+        if self._queue and (self._worker is None or self._worker.done()):
+            self._quiet.clear()
+            self._worker = asyncio.create_task(self._work(), name="member-lists")
+        return added
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    async def _work(self) -> None:
+        try:
+            while self._queue:
+                room_id = next(iter(self._queue))
+                if not self.is_stale(room_id):
+                    self._queue.pop(room_id, None)
+                    continue
+                if self.budget.delay() > 0:
+                    self._quiet.set()  # waiting for budget: nothing to settle now
+                    await self.budget.wait_turn()
+                    self._quiet.clear()
+                await self._refresh_one(room_id)
+                self._queue.pop(room_id, None)
+        finally:
+            self._quiet.set()
+
+    async def _refresh_one(self, room_id: str) -> None:
+        try:
+            members = await self.get(room_id)
+        except BotNotInRoom as exc:
+            if self._on_gone is not None:
+                try:
+                    await self._on_gone(room_id, exc.detail)
+                except Exception:
+                    log.exception("handling the bot's absence from %s failed", room_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("could not read the member list of %s", room_id, exc_info=True)
+        else:
+            if self._on_list is not None:
+                try:
+                    self._on_list(members)
+                except Exception:
+                    log.exception("handling the member list of %s failed", room_id)
+
+    async def settle(self) -> None:
+        """Wait until the worker has nothing it can read now (idle, or waiting for budget)."""
+        await self._quiet.wait()
+
+    async def close(self) -> None:
+        """Stop the background worker (queued rooms are dropped)."""
+        self._queue.clear()
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+        self._quiet.set()
