@@ -31,10 +31,13 @@ from handlers.commands import Commands
 from handlers.connection import ConnectionWatch
 from handlers.joining import JoiningGroups
 from handlers.membership import MembershipSync
+from handlers.pauses import PauseCommands
 from handlers.welcome import WelcomeRitual
 from sop.calendar import Calendar, every
 from sop.reminders import remind_silent_newcomers
 from storage.db import create_engine, session_factory, upgrade
+from storage.outbox_retry import OutboxRetries
+from storage.pauses import PauseStore
 from storage.repo import Repository
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,7 @@ class App:
             session_factory(self.engine), max_text_length=config.activity.max_text_length
         )
         self.policies = PolicyBook(config)
+        self.pauses = PauseStore(session_factory(self.engine))
         self.executor = Executor(
             transport,
             self.repo,
@@ -69,6 +73,9 @@ class App:
             risk_notice=config.bot.risk_notice,
             bot_name=config.bot.name,
             ready=getattr(transport, "logged_in", None),
+            account_id=lambda: self.bot_id or (self.transport.self_id or ""),
+            pauses=self.pauses,
+            retries=OutboxRetries(session_factory(self.engine)),
         )
         self.activity = ActivityRecorder(
             self.repo,
@@ -82,6 +89,7 @@ class App:
             [self.activity, MembershipSync()],
             [ConnectionWatch(), JoiningGroups()],
             [self.welcome],
+            [PauseCommands(self.pauses)],
             [Commands()],
         ]
         self.dispatcher = Dispatcher(self.handler_groups, self.context_for, self.submit)
