@@ -94,7 +94,12 @@ class PauseCommands(BaseHandler):
         kind = parse_kind(args) if args else None
         kinds = ", ".join(k.value for k in ActionKind)
         if kind is None:
-            return self._reply(event, t.usage.format(kinds=kinds, kind=args, prefix=ctx.config.commands.prefix), "usage", [])
+            return self._reply(
+                event,
+                t.usage.format(kinds=kinds, kind=args, prefix=ctx.config.commands.prefix),
+                "usage",
+                [],
+            )
         label = kind if isinstance(kind, str) else kind.value
         if self._pauses is not None:
             paused = {p.kind for p in await self._pauses.open_pauses(ctx.bot_id, ctx.clock.now())}
