@@ -48,13 +48,17 @@ the action that starts the wait is recorded, so repeated queries agree.
 
 Circuit breaker: :meth:`Governor.trip` is told about every failed action; if
 the error text carries a risk-control marker ("操作过于频繁", "Too many
-attempts", "20001", ...), that kind is refused for ``breaker_pause_s`` (24 h).
-A MESSAGE breaker also stops RICH (a RICH action is a message); a RICH
-breaker leaves plain text alone.
+requests", "20001", ...; matched as whole tokens, so an id or a longer number
+that merely contains one does not count), that kind is refused for
+``breaker_pause_s`` (24 h).  A MESSAGE breaker also stops RICH (a RICH action
+is a message); a RICH breaker leaves plain text alone.  Errors that mean a
+lost connection (:meth:`Governor.is_transient_error`) are retried by the
+executor after ``retry_backoff_s``; a risk-control error never is.
 
 State lives in memory.  A restart forgets the last 24 h: replay the audit log
 through :meth:`Governor.record` (times in order, converted to this monotonic
-clock; negative times are fine) before executing anything.
+clock; negative times are fine) and the stored pauses through
+:meth:`Governor.restore` before executing anything (the executor does both).
 """
 
 from __future__ import annotations
