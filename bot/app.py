@@ -44,11 +44,14 @@ from handlers.commands import Commands
 from handlers.connection import ConnectionWatch
 from handlers.joining import JoiningGroups
 from handlers.membership import MembershipSync
+from handlers.pauses import PauseCommands
 from handlers.welcome import WelcomeRitual, WelcomeScheduler
 from sop.calendar import Calendar, every
 from sop.reminders import remind_silent_newcomers
 from storage.db import create_engine, session_factory, upgrade
 from storage.membership import MembershipStore
+from storage.outbox_retry import OutboxRetries
+from storage.pauses import PauseStore
 from storage.repo import Repository
 from storage.welcome import WelcomeStore
 
@@ -88,6 +91,7 @@ class App:
             reads_per_minute=config.member_lists.reads_per_minute,
             cache_hours=config.member_lists.cache_hours,
         )
+        self.pauses = PauseStore(session_factory(self.engine))
         self.executor = Executor(
             transport,
             self.repo,
@@ -98,6 +102,10 @@ class App:
             bot_name=config.bot.name,
             ready=getattr(transport, "logged_in", None),
             on_outcome=self.on_outcome,
+            account_id=lambda: self.bot_id or (self.transport.self_id or ""),
+            pauses=self.pauses,
+            retries=OutboxRetries(session_factory(self.engine)),
+            alerter=self.alerter,
         )
         self.activity = ActivityRecorder(
             self.repo,
@@ -120,6 +128,7 @@ class App:
             [self.activity, MembershipSync(self.memberships, self._feed)],
             [ConnectionWatch(alerter=self.alerter), JoiningGroups()],
             [self.welcome],
+            [PauseCommands(self.pauses)],
             [Commands()],
         ]
         self.dispatcher = Dispatcher(self.handler_groups, self.context_for, self.submit)

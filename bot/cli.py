@@ -5,7 +5,8 @@
     qunbot config check [F]   validate bot.yaml; errors name file, line, field
     qunbot config schema      JSON Schema of bot.yaml, for editors
     qunbot db upgrade         apply database migrations
-    qunbot status             what the bot did (reads the database)
+    qunbot status             what the bot did (reads the database), open pauses
+    qunbot pause clear KIND   close a risk-control pause early (audited)
 
 The config is validated before anything else is built; a broken file stops
 start-up with its errors and changes nothing.
@@ -21,6 +22,7 @@ import logging
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +131,7 @@ async def _db_upgrade(config: BotConfig, base_dir: Path) -> int:
 async def _status(config: BotConfig, base_dir: Path) -> int:
     from bot.config import effective_database_url
     from storage.db import create_engine, session_factory, upgrade
+    from storage.pauses import PauseStore
     from storage.repo import Repository
 
     engine = create_engine(effective_database_url(config, os.environ, base_dir))
@@ -136,9 +139,79 @@ async def _status(config: BotConfig, base_dir: Path) -> int:
         await upgrade(engine)
         repo = Repository(session_factory(engine))
         report = await repo.status_report()
+        pauses = await PauseStore(session_factory(engine)).open_pauses(None, datetime.now(UTC))
     finally:
         await engine.dispose()
+    # Risk-control pauses still open, every account: kind, until when, why.
+    report["pauses"] = [p.as_dict() for p in pauses]
     print(json.dumps(report, ensure_ascii=False, indent=2, default=str))
+    return 0
+
+
+async def pause_clear(
+    config: BotConfig,
+    base_dir: Path,
+    kind: str,
+    account: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Close the open pauses of ``kind`` (of one account, or of the only one
+    that has it open); a running bot notices before it refuses the next action."""
+
+    from bot.actions import ActionKind
+    from bot.config import effective_database_url
+    from storage.db import create_engine, session_factory, upgrade
+    from storage.pauses import PauseStore
+    from storage.repo import Repository
+
+    kinds = [k.value for k in ActionKind]
+    if kind != "all" and kind not in kinds:
+        print(
+            f"qunbot pause clear: no kind {kind!r}: one of {', '.join(kinds)}, or all",
+            file=sys.stderr,
+        )
+        return 2
+    engine = create_engine(effective_database_url(config, os.environ, base_dir))
+    try:
+        await upgrade(engine)
+        sessions = session_factory(engine)
+        store, repo = PauseStore(sessions), Repository(sessions)
+        now = now or datetime.now(UTC)
+        wanted = kinds if kind == "all" else [kind]
+        open_ = [p for p in await store.open_pauses(account, now) if p.kind in wanted]
+        accounts = sorted({p.account_id for p in open_})
+        if not open_:
+            print(f"no open {kind} pause" + (f" for {account}" if account else ""))
+            return 0
+        if len(accounts) > 1:
+            print(
+                f"qunbot pause clear: {kind} is paused for several accounts "
+                f"({', '.join(accounts)}): name one with --account",
+                file=sys.stderr,
+            )
+            return 2
+        for pause in open_:
+            for closed in await store.close(pause.account_id, pause.kind, now, "cli"):
+                await repo.write_audit(
+                    at=now,
+                    action="close_pause",
+                    kind=closed.kind,
+                    status="done",
+                    target_id="cli",
+                    reason=f"{closed.kind} pause closed early from the command line",
+                    detail={
+                        "pause_kind": closed.kind,
+                        "closed_by": "cli",
+                        "account_id": closed.account_id,
+                        "until": closed.until.isoformat(),
+                    },
+                )
+                print(
+                    f"closed the {closed.kind} pause of {closed.account_id} "
+                    f"(was until {closed.until.isoformat(timespec='seconds')})"
+                )
+    finally:
+        await engine.dispose()
     return 0
 
 
@@ -160,6 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply migrations")
     sub.add_parser("status", help="show what the bot did (reads the database)")
+    pause = sub.add_parser("pause", help="risk-control pauses")
+    pause_sub = pause.add_subparsers(dest="pause_command", required=True)
+    clear = pause_sub.add_parser("clear", help="close a pause early (audited)")
+    clear.add_argument("kind", help="message, rich, remove, ... or all")
+    clear.add_argument("--account", help="the bot account id (when several have pauses)")
     args = parser.parse_args(argv)
 
     # The SDK logs every message (text included) at INFO through handlers of its
@@ -185,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "config":
         print(f"{_config_path(file_arg)}: ok")
         return 0
+    if args.command == "pause":
+        return asyncio.run(pause_clear(config, base_dir, args.kind.lower(), args.account))
     runner = {"sandbox": _sandbox, "run": _run, "db": _db_upgrade, "status": _status}[args.command]
     return asyncio.run(runner(config, base_dir))
 

@@ -12,9 +12,21 @@ After a crash, :meth:`Executor.start` resumes the outbox: pending actions are
 executed once; an action that was being sent when the bot died may or may not
 have reached WeChat, so it is marked in doubt and never repeated.  The
 governor's last 24 hours are replayed from the outbox so a restart does not
-reset its limits.  A risk-control error opens the breaker for that kind of
-action and the owners are told.  Dry-run is a switch here, not an ``if`` in
-the handlers.
+reset its limits.  Dry-run is a switch here, not an ``if`` in the handlers.
+
+A risk-control error opens a pause for that kind of action: it is stored
+(``storage.pauses``, per account) and restored at start, before anything is
+executed, so a restart does not end it; the owners get an alert (never through
+the paused account) and, unless messages are what is paused, a WeChat notice.
+An owner closes a pause early with a :class:`~bot.governor.ClosePause`
+decision (a handler returns it; :meth:`Executor.submit` applies it) or with
+``qunbot pause clear`` (the database; the loop notices before refusing).
+
+A transport error that is not a refusal but a lost connection (ECONNRESET,
+UNAVAILABLE, a timeout) means the call did not get through: the action goes
+back to 'pending' in the outbox with a ``not_before`` time and is tried again
+after 5 s, 30 s, 2 min (``retry_backoff_s``), through the governor each time.
+A risk-control error is never retried; any other error fails the action.
 """
 
 from __future__ import annotations
@@ -22,24 +34,49 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import heapq
 import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.actions import Action, ActionKind, Priority, Say, action_name, from_payload, to_payload
+from bot.alerts import Alert, Alerter, AlertKind, LogAlerter
 from bot.clock import Clock
-from bot.governor import Governor, GovernorSettings, PacedQueue, QueueEntry, Refusal
+from bot.governor import (
+    ClosePause,
+    Governor,
+    GovernorSettings,
+    PacedQueue,
+    QueueEntry,
+    Refusal,
+    RefusalCode,
+    short_error,
+)
 from bot.transport.base import Transport
 from handlers.texts import notice
+from storage.outbox_retry import OutboxRetries
+from storage.pauses import PauseStore
 from storage.repo import Repository
 from storage.types import NewOutboxItem
 
 log = logging.getLogger(__name__)
 
 _DAY = timedelta(hours=24)
+
+# How the owners' WeChat notice names a kind of action (never an internal name).
+KIND_LABELS: dict[ActionKind, str] = {
+    ActionKind.MESSAGE: "发消息",
+    ActionKind.RICH: "发链接/小程序/名片/文件",
+    ActionKind.REMOVE: "移出群成员",
+    ActionKind.INVITE: "邀请入群",
+    ActionKind.ACCEPT: "接受邀请/好友申请",
+    ActionKind.FRIEND_REQUEST: "添加好友",
+    ActionKind.ROOM_CREATE: "建群",
+    ActionKind.ROOM_ADMIN: "修改群名/群公告",
+}
 
 
 def _detail(action: Action) -> dict[str, Any]:
@@ -76,7 +113,15 @@ class Executor:
         drain_timeout: float = 30.0,
         ready: asyncio.Event | None = None,
         on_outcome: Callable[[Action, str], Awaitable[None]] | None = None,
+        account_id: str | Callable[[], str] = "",
+        alerter: Alerter | None = None,
+        pauses: PauseStore | None = None,
+        retries: OutboxRetries | None = None,
     ) -> None:
+        """``account_id``: the logged-in bot account (or how to read it once
+        known); pauses are stored per account.  ``pauses``: where pauses are
+        kept (None: in memory only).  ``retries``: where a retry is recorded
+        (None: a transient failure is final)."""
         self.settings = settings or GovernorSettings()
         self.governor = Governor(self.settings, rng or random.Random())
         self.queue = PacedQueue(self.governor)
@@ -90,7 +135,19 @@ class Executor:
         self._ready = ready
         # Bookkeeping that depends on how an action ended (e.g. "welcomed").
         self._on_outcome = on_outcome
+        self._account = account_id
+        self._alerter: Alerter = alerter if alerter is not None else LogAlerter()
+        self._pauses = pauses
+        self._retries = retries
+        self._synced_account: str | None = None  # whose pauses the governor holds
+        self._synced_at: float | None = None  # monotonic time of the last re-read
         self._actions: dict[str, Action] = {}
+        self._enqueued_at: dict[str, float] = {}
+        self._attempts: dict[str, int] = {}  # tries so far (claims), per key
+        # Actions waiting for a retry: (due on the monotonic clock, seq, key).
+        self._later: list[tuple[float, int, str]] = []
+        self._later_actions: dict[str, Action] = {}
+        self._later_seq = 0
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -105,8 +162,14 @@ class Executor:
 
     @property
     def pending(self) -> int:
-        """Actions submitted and not yet finished (queued or being executed)."""
-        return len(self._actions) + self._in_flight + self._submitting
+        """Actions submitted and not yet finished (queued, waiting for a
+        retry, or being executed)."""
+        return len(self._actions) + len(self._later_actions) + self._in_flight + self._submitting
+
+    @property
+    def account_id(self) -> str:
+        account = self._account
+        return account() if callable(account) else account
 
     # ------------------------------------------------------------- lifecycle
 
@@ -141,25 +204,42 @@ class Executor:
         mono = self._clock.monotonic()
         for kind, room_id, at in await self._repo.outbox_executed_since(now - _DAY):
             self.governor.record(ActionKind(kind), room_id, mono - (now - at).total_seconds())
+        if self.account_id:
+            await self._sync_pauses()
+        retry_at = await self._retries.not_before() if self._retries is not None else {}
         for item in await self._repo.outbox_pending(now):
             try:
                 action = from_payload(item.action, item.payload)
             except (KeyError, TypeError, ValueError) as exc:
                 await self._repo.outbox_finish(item.key, "failed", now, error=f"unreadable: {exc}")
                 continue
-            self._enqueue(item.key, action, mono)
-        if self._actions:
-            log.info("resuming %d queued action(s) from the outbox", len(self._actions))
+            self._attempts[item.key] = item.attempts
+            not_before = retry_at.get(item.key)
+            if not_before is not None and not_before > now:
+                self._retry_at(item.key, action, mono + (not_before - now).total_seconds())
+            else:
+                self._enqueue(item.key, action, mono)
+        if self._actions or self._later_actions:
+            n = len(self._actions) + len(self._later_actions)
+            log.info("resuming %d queued action(s) from the outbox", n)
             self._idle.clear()
         self._task = asyncio.create_task(self._run(), name="executor")
 
     async def submit(self, actions: Sequence[Action]) -> None:
-        """Persist the actions, then queue them.  A key already known is ignored."""
+        """Persist the actions, then queue them.  A key already known is ignored.
+
+        Decisions for the executor itself (:class:`ClosePause`) are applied
+        first, at once, and never queued."""
         if not actions:
             return
         self._submitting += 1
         try:
-            await self._submit(actions)
+            for decision in actions:
+                if isinstance(decision, ClosePause):
+                    await self.apply_close_pause(decision)
+            rest = [a for a in actions if not isinstance(a, ClosePause)]
+            if rest:
+                await self._submit(rest)
         finally:
             self._submitting -= 1
 
@@ -193,15 +273,31 @@ class Executor:
 
     def _enqueue(self, key: str, action: Action, mono: float) -> None:
         self._actions[key] = action
+        # A retried action keeps the urgency it was first queued with.
+        enqueued_at = self._enqueued_at.setdefault(key, mono)
         self.queue.push(
             QueueEntry(
                 id=key,
                 kind=action.kind,
                 room_id=action.room_id,
                 priority=action.priority,
-                enqueued_at=mono,
+                enqueued_at=enqueued_at,
             )
         )
+
+    def _retry_at(self, key: str, action: Action, due: float) -> None:
+        self._later_seq += 1
+        heapq.heappush(self._later, (due, self._later_seq, key))
+        self._later_actions[key] = action
+
+    def _release_due(self, now: float) -> float | None:
+        """Queue the retries that are due; the monotonic time of the next one."""
+        while self._later and self._later[0][0] <= now:
+            _, _, key = heapq.heappop(self._later)
+            action = self._later_actions.pop(key, None)
+            if action is not None:
+                self._enqueue(key, action, now)
+        return self._later[0][0] if self._later else None
 
     async def join(self) -> None:
         """Wait until everything submitted has been executed (or refused)."""
@@ -226,32 +322,50 @@ class Executor:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._task = None
-        if self._actions:
-            log.info(
-                "%d action(s) stay queued in the outbox for the next start", len(self._actions)
-            )
+        left = len(self._actions) + len(self._later_actions)
+        if left:
+            log.info("%d action(s) stay queued in the outbox for the next start", left)
         self._actions.clear()
+        self._later.clear()
+        self._later_actions.clear()
         self._idle.set()
 
     # ------------------------------------------------------------------ loop
 
     async def _run(self) -> None:
         while not self._stopping:
-            if self._ready is not None and not self._ready.is_set() and self._actions:
+            waiting = self._actions or self._later_actions
+            if self._ready is not None and not self._ready.is_set() and waiting:
                 # Disconnected: hold everything, lose nothing (a stop still gets through).
                 self._wake.clear()
                 await _first(self._ready.wait(), self._wake.wait())
                 continue
+            if self._pauses is not None and self._synced_account != self.account_id:
+                await self._sync_pauses()  # before executing anything for this account
             now = self._clock.monotonic()
+            next_retry = self._release_due(now)
             decision = self.queue.peek(now)
             if decision is None:
+                if next_retry is not None:
+                    await self._wait(next_retry - now)
+                    continue
                 self._idle.set()
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             _, at = decision
             if not isinstance(at, Refusal) and at > now:
-                await self._wait(at - now)  # or until something new arrives (or stop)
+                # Or until something new arrives, a retry falls due, or stop.
+                await self._wait(min(at, next_retry if next_retry is not None else at) - now)
+                continue
+            if (
+                isinstance(at, Refusal)
+                and at.code is RefusalCode.BREAKER
+                and self._pauses is not None
+                and self._synced_at != now
+            ):
+                # An owner may have closed it from the command line: ask the database.
+                await self._sync_pauses()
                 continue
             taken = self.queue.next(now)
             if taken is None:
@@ -284,6 +398,7 @@ class Executor:
             return
         if not await self._repo.outbox_claim(key, now):
             return  # already handled (e.g. by a previous run)
+        attempts = self._attempts[key] = self._attempts.get(key, 0) + 1
         mono = self._clock.monotonic()
         if self.dry_run:
             self.governor.record(action.kind, action.room_id, mono)
@@ -295,29 +410,127 @@ class Executor:
         except Exception as exc:
             # It reached WeChat, so it counts against the limits all the same.
             self.governor.record(action.kind, action.room_id, mono)
-            self.governor.note(action.kind, "failed")
-            tripped = self.governor.trip(action.kind, mono, str(exc))
-            log.warning("%s failed: %s", action_name(action), exc)
-            await self._finish(key, action, "failed", error=f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            if await self._retry_later(key, action, error, attempts):
+                return
+            tripped = self.governor.trip(action.kind, mono, error)  # counts it as failed
+            log.warning("%s failed: %s", action_name(action), short_error(error))
+            await self._finish(key, action, "failed", error=error)
             if tripped:
-                await self._breaker_opened(action, str(exc))
+                await self._pause_opened(action, error)
             return
+        self._attempts.pop(key, None)
+        self._enqueued_at.pop(key, None)
         self.governor.record(action.kind, action.room_id, mono)
         self.governor.note(action.kind, "sent")
         await self._finish(key, action, "done", result=result)
+
+    async def _retry_later(self, key: str, action: Action, error: str, attempts: int) -> bool:
+        """Put a transiently failed action back for another try; False: it failed."""
+        if self._retries is None or not self.governor.is_transient_error(error):
+            return False
+        delay = self.governor.retry_delay(attempts)
+        if delay is None:
+            return False
+        now = self._clock.now()
+        not_before = now + timedelta(seconds=delay)
+        if action.not_after is not None and not_before > action.not_after:
+            return False  # it would be too late by then
+        try:
+            if not await self._retries.retry_later(key, now, not_before, error):
+                return False
+        except Exception:
+            log.exception("could not record the retry of %s", key)
+            return False
+        self.governor.note(action.kind, "failed")
+        log.warning(
+            "%s failed (%s): try %d of %d in %g s",
+            action_name(action),
+            short_error(error),
+            attempts + 1,
+            len(self.settings.retry_backoff_s) + 1,
+            delay,
+        )
+        self._retry_at(key, action, self._clock.monotonic() + delay)
+        return True
 
     async def _refused(self, key: str, action: Action, refusal: Refusal) -> None:
         status = "expired" if str(refusal.code) == "expired" else "refused"
         log.warning("%s not executed: %s", action_name(action), refusal.reason)
         await self._finish(key, action, status, error=refusal.reason)
 
-    async def _breaker_opened(self, action: Action, error: str) -> None:
+    # ---------------------------------------------------------------- pauses
+
+    async def _sync_pauses(self) -> None:
+        """Make the governor's pauses those stored for this account (restart,
+        another account, or an owner closed one from the command line)."""
+        if self._pauses is None:
+            return
+        account = self.account_id
+        now, mono = self._clock.now(), self._clock.monotonic()
+        try:
+            stored = await self._pauses.open_pauses(account, now)
+        except Exception:
+            log.exception("could not read the stored pauses")
+            return
+        self._synced_at = mono
+        wanted: dict[ActionKind, tuple[float, str]] = {}
+        for pause in stored:
+            try:
+                kind = ActionKind(pause.kind)
+            except ValueError:
+                continue
+            until = mono + (pause.until - now).total_seconds()
+            if kind not in wanted or until > wanted[kind][0]:
+                wanted[kind] = (until, pause.error)
+        for kind in self.governor.open_pauses(mono):
+            if kind not in wanted:
+                self.governor.close(kind)
+                if self._synced_account == account:
+                    log.warning("%s actions: the pause was closed from outside", kind)
+        for kind, (until, error) in wanted.items():
+            self.governor.restore(kind, until, error)
+            if self._synced_account != account:
+                log.warning(
+                    "%s actions stay paused until %s (risk control, from before the restart)",
+                    kind,
+                    (now + timedelta(seconds=until - mono)).isoformat(timespec="seconds"),
+                )
+        self._synced_account = account
+
+    async def _pause_opened(self, action: Action, error: str) -> None:
+        kind = action.kind
+        now, mono = self._clock.now(), self._clock.monotonic()
+        until_mono = self.governor.open_pauses(mono).get(kind, mono + self.settings.breaker_pause_s)
+        until = now + timedelta(seconds=until_mono - mono)
         hours = self.settings.breaker_pause_s / 3600
-        log.error("risk control: pausing %s actions for %.0f h (%s)", action.kind, hours, error)
+        account = self.account_id
+        if self._pauses is not None:
+            try:
+                await self._pauses.open(account, str(kind), now, until, error)
+            except Exception:
+                log.exception("could not store the %s pause: it ends at the next restart", kind)
+        label = KIND_LABELS.get(kind, str(kind))
+        marker = self.governor.risk_marker(error) or "风控"
+        self._alerter.alert(
+            Alert(
+                kind=AlertKind.PAUSE_OPENED,
+                what=f"WeChat refused a {kind} action with a risk-control error "
+                f"({short_error(error)})",
+                where=f"account {account}" if account else "the bot account",
+                doing=f"no {kind} actions until {_utc(until)} ({hours:g} h); "
+                "what was queued of that kind is refused and audited",
+                owner_can="wait for the pause to end (safest); or close it early with "
+                f"`qunbot pause clear {kind}` or by sending '#解除暂停 {kind}' to the bot",
+                account_id=account,
+            )
+        )
+        if kind is ActionKind.MESSAGE:
+            return  # a notice is a message: it would go through the paused account
         text = notice(
             self._risk_notice,
-            action=action_name(action),
-            error=error,
+            action=label,
+            error=marker,
             hours=f"{hours:g}",
             bot_name=self._bot_name,
         )
@@ -328,11 +541,62 @@ class Executor:
                     to_contact=owner,
                     text=text,
                     priority=Priority.MODERATION,
-                    reason=f"tell the owners that {action.kind} actions are paused",
+                    reason=f"tell the owners that {kind} actions are paused",
                 )
                 for owner in self._owners
             ]
         )
+
+    async def apply_close_pause(self, decision: ClosePause) -> list[ActionKind]:
+        """Close a pause early (an owner asked): the governor, the pauses table,
+        one audit row per pause closed.  Returns the kinds that were paused."""
+        if decision.pause_kind == "all":
+            kinds = list(ActionKind)
+        else:
+            try:
+                kinds = [ActionKind(decision.pause_kind)]
+            except ValueError:
+                log.warning("no such kind of action to unpause: %r", decision.pause_kind)
+                return []
+        now, mono = self._clock.now(), self._clock.monotonic()
+        account = self.account_id
+        open_now = self.governor.open_pauses(mono)
+        closed: list[ActionKind] = []
+        for kind in kinds:
+            rows = []
+            if self._pauses is not None:
+                try:
+                    rows = await self._pauses.close(account, str(kind), now, decision.by)
+                except Exception:
+                    log.exception("could not record closing the %s pause", kind)
+            if kind not in open_now and not rows:
+                continue
+            self.governor.close(kind)
+            closed.append(kind)
+            log.warning("%s actions: pause closed early by %s", kind, decision.by)
+            until = open_now.get(kind)
+            try:
+                await self._repo.write_audit(
+                    at=now,
+                    action="close_pause",
+                    kind=str(kind),
+                    status="done",
+                    target_id=decision.by,
+                    reason=decision.reason or f"{kind} pause closed early by {decision.by}",
+                    detail={
+                        "pause_kind": str(kind),
+                        "closed_by": decision.by,
+                        "account_id": account,
+                        "until": None
+                        if until is None
+                        else _utc(now + timedelta(seconds=until - mono)),
+                    },
+                )
+            except Exception:
+                log.exception("could not write the audit row for closing the %s pause", kind)
+        if closed:
+            self._wake.set()
+        return closed
 
     async def _finish(
         self,
@@ -395,3 +659,7 @@ class Executor:
             )
         except Exception:
             log.exception("could not write the audit row for %s", key)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")

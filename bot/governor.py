@@ -48,13 +48,17 @@ the action that starts the wait is recorded, so repeated queries agree.
 
 Circuit breaker: :meth:`Governor.trip` is told about every failed action; if
 the error text carries a risk-control marker ("操作过于频繁", "Too many
-attempts", "20001", ...), that kind is refused for ``breaker_pause_s`` (24 h).
-A MESSAGE breaker also stops RICH (a RICH action is a message); a RICH
-breaker leaves plain text alone.
+requests", "20001", ...; matched as whole tokens, so an id or a longer number
+that merely contains one does not count), that kind is refused for
+``breaker_pause_s`` (24 h).  A MESSAGE breaker also stops RICH (a RICH action
+is a message); a RICH breaker leaves plain text alone.  Errors that mean a
+lost connection (:meth:`Governor.is_transient_error`) are retried by the
+executor after ``retry_backoff_s``; a risk-control error never is.
 
 State lives in memory.  A restart forgets the last 24 h: replay the audit log
 through :meth:`Governor.record` (times in order, converted to this monotonic
-clock; negative times are fine) before executing anything.
+clock; negative times are fine) and the stored pauses through
+:meth:`Governor.restore` before executing anything (the executor does both).
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bot.actions import ActionKind, Priority
+from bot.actions import Action, ActionKind, Priority
 
 MINUTE = 60.0
 DAY = 86_400.0
@@ -79,14 +83,62 @@ _INF = math.inf
 
 MESSAGE_KINDS: frozenset[ActionKind] = frozenset({ActionKind.MESSAGE, ActionKind.RICH})
 
+# Risk-control markers (风控), matched as whole tokens: an ASCII word or code
+# never matches inside a longer word, id or number ("20001" is not "120001" or
+# "20001@chatroom"; "risk control" is not "wxid_riskfree").  Spaces in a
+# marker match any run of spaces, "-" or "_".  CJK markers are substrings.
 DEFAULT_RISK_MARKERS: tuple[str, ...] = (
     "操作过于频繁",
-    "频繁",
+    "操作频繁",
+    "请求频繁",
+    "请求过于频繁",
+    "发送过于频繁",
+    "频繁",  # 操作太频繁, 访问频繁, ...: a missed refusal costs more than a false pause
+    "频率过快",
+    "频率限制",
     "风控",
     "Too many attempts",
+    "Too many requests",
     "too frequent",
+    "too frequently",
+    "rate limit",
+    "rate limited",
+    "ratelimit",
+    "ratelimited",
+    "frequency limit",
+    "risk control",
     "20001",
-    "risk",
+)
+
+# Transport errors that mean the call did not get through and may be tried
+# again (the connection to the gateway or WeChat was lost).  Same matching.
+# A risk-control marker always wins: such an error is never retried.
+DEFAULT_TRANSIENT_MARKERS: tuple[str, ...] = (
+    "ECONNRESET",
+    "ECONNREFUSED",
+    "ECONNABORTED",
+    "EPIPE",
+    "ETIMEDOUT",
+    "EHOSTUNREACH",
+    "ENETUNREACH",
+    "EAI_AGAIN",
+    "UNAVAILABLE",
+    "DEADLINE_EXCEEDED",
+    "socket hang up",
+    "connection reset",
+    "connection refused",
+    "connection closed",
+    "connection lost",
+    "connection aborted",
+    "timed out",
+    "timeout",
+    "not logged in",
+    "StreamTerminatedError",
+    "ConnectionError",
+    "ConnectionResetError",
+    "ConnectionRefusedError",
+    "BrokenPipeError",
+    "TimeoutError",
 )
 
 
@@ -124,6 +176,11 @@ class GovernorSettings(BaseModel):
     # Circuit breaker.
     breaker_pause_s: float = Field(default=DAY, ge=60, le=30 * DAY)
     risk_markers: tuple[str, ...] = DEFAULT_RISK_MARKERS
+    # Send retries (read by the executor): a transport error matching one of
+    # these (and no risk marker) is tried again after each delay in turn,
+    # through the governor again; [] = never retry.
+    transient_markers: tuple[str, ...] = DEFAULT_TRANSIENT_MARKERS
+    retry_backoff_s: tuple[float, ...] = Field(default=(5.0, 30.0, 120.0), max_length=10)
     # Queue policy (PacedQueue).  An entry's urgency is
     # ``enqueued_at + priority * priority_step_s``: a BROADCAST queued now
     # yields to MODERATION queued up to 3 steps later, never to later ones.
@@ -136,13 +193,20 @@ class GovernorSettings(BaseModel):
     # Read by the executor: pace and audit as usual, send nothing.
     dry_run: bool = False
 
-    @field_validator("risk_markers")
+    @field_validator("risk_markers", "transient_markers")
     @classmethod
     def _markers_not_blank(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         markers = tuple(m.strip() for m in value)
         if not markers or any(not m for m in markers):
-            raise ValueError("risk_markers must be a non-empty list of non-blank strings")
+            raise ValueError("must be a non-empty list of non-blank strings")
         return markers
+
+    @field_validator("retry_backoff_s")
+    @classmethod
+    def _backoff_range(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not (1.0 <= v <= 3600.0) for v in value):
+            raise ValueError("each retry delay must be between 1 and 3600 seconds")
+        return value
 
     @model_validator(mode="after")
     def _ranges(self) -> GovernorSettings:
@@ -178,6 +242,17 @@ class GovernorSettings(BaseModel):
             ActionKind.FRIEND_REQUEST: self.friend_requests_per_day,
             ActionKind.ROOM_CREATE: self.room_creates_per_day,
         }.get(kind)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClosePause(Action):
+    """A decision, not a WeChat action: close a risk-control pause early.
+
+    Returned by a handler (an owner asked); the executor applies it at once
+    (governor, pauses table, audit row) and never sends it anywhere."""
+
+    pause_kind: str  # an ActionKind value, or "all"
+    by: str  # the account id of the owner who asked
 
 
 class RefusalCode(enum.StrEnum):
@@ -258,21 +333,38 @@ class _Breaker:
     last_error: str = ""
 
 
+_TOKEN = "A-Za-z0-9_@"  # characters of ids, codes and words: a token goes on through them
+
+
 def _marker_pattern(markers: tuple[str, ...]) -> re.Pattern[str]:
-    # Numeric codes must not match inside longer numbers ("20001" is not
-    # "120001"); ASCII words must not match inside words ("risk" is not
-    # "asterisk").  CJK markers are plain substrings.
+    # Whole tokens: a marker that starts (ends) with an ASCII letter or digit
+    # must not be preceded (followed) by another id/word character, so
+    # "20001" is not "120001", "200011" or "20001@chatroom" and "risk control"
+    # is not "wxid_riskcontrolled".  CJK ends are plain substrings.
     parts = []
     for m in markers:
-        p = re.escape(m)
-        if m[0].isdigit():
-            p = r"(?<!\d)" + p
-        elif m[0].isascii() and m[0].isalpha():
-            p = r"(?<![A-Za-z])" + p
-        if m[-1].isdigit():
-            p += r"(?!\d)"
+        p = r"[\s_-]+".join(re.escape(w) for w in m.split())
+        if m[0].isascii() and m[0].isalnum():
+            p = rf"(?<![{_TOKEN}])" + p
+        if m[-1].isascii() and m[-1].isalnum():
+            p += rf"(?![{_TOKEN}])"
         parts.append(p)
     return re.compile("|".join(parts), re.IGNORECASE)
+
+
+_STACK_FRAME = re.compile(r"^\s*(at\s|File\s\"|Traceback\b|\^)")
+_WRAPPER = re.compile(r"^\s*(\w*(Error|Exception)\s*:\s*)+")
+
+
+def short_error(error_text: str, limit: int = 160) -> str:
+    """The error as one short line for people: the first line that is not a
+    stack frame, without leading exception class names, cut to ``limit``."""
+    for line in (error_text or "").splitlines():
+        if not line.strip() or _STACK_FRAME.match(line):
+            continue
+        line = _WRAPPER.sub("", line).strip() or line.strip()
+        return line if len(line) <= limit else line[: limit - 1] + "…"
+    return ""
 
 
 class Governor:
@@ -282,6 +374,7 @@ class Governor:
         s = self.settings = settings or GovernorSettings()
         self._rng = rng or random.Random()
         self._markers = _marker_pattern(s.risk_markers)
+        self._transient = _marker_pattern(s.transient_markers)
         self._last_at = -_INF  # every record is clamped to be >= this
         # Message lane.
         self._bucket = _Bucket(s.messages_per_min / MINUTE, s.message_burst)
@@ -399,6 +492,21 @@ class Governor:
     def is_risk_error(self, error_text: str) -> bool:
         return self._markers.search(error_text or "") is not None
 
+    def risk_marker(self, error_text: str) -> str | None:
+        """The risk-control marker found in ``error_text`` (as written there)."""
+        found = self._markers.search(error_text or "")
+        return None if found is None else found.group(0)
+
+    def is_transient_error(self, error_text: str) -> bool:
+        """Worth another try: a lost connection, not a refusal (risk markers win)."""
+        text = error_text or ""
+        return self._transient.search(text) is not None and not self.is_risk_error(text)
+
+    def retry_delay(self, attempts: int) -> float | None:
+        """Seconds to wait after the ``attempts``-th failed try, or None: give up."""
+        backoff = self.settings.retry_backoff_s
+        return backoff[attempts - 1] if 1 <= attempts <= len(backoff) else None
+
     def trip(self, kind: ActionKind, now: float, error_text: str) -> bool:
         """An action of ``kind`` failed with ``error_text``.  Counts the
         failure; on a risk-control error opens (or extends) that kind's
@@ -421,6 +529,19 @@ class Governor:
     def close(self, kind: ActionKind) -> None:
         """Close a breaker by hand (an admin decided it is safe)."""
         self._breakers[kind].until = -_INF
+
+    def restore(self, kind: ActionKind, until: float, error_text: str = "") -> None:
+        """Reopen a pause remembered from before a restart, until ``until``
+        (this clock).  Never shortens a pause already open."""
+        b = self._breakers[kind]
+        if until > b.until:
+            b.until = until
+            b.trips = max(b.trips, 1)
+            b.last_error = error_text[:200]
+
+    def open_pauses(self, now: float) -> dict[ActionKind, float]:
+        """Kinds paused by their own breaker now, and until when."""
+        return {k: b.until for k, b in self._breakers.items() if b.until > now}
 
     def breaker_state(self, now: float | None = None) -> dict[str, dict[str, object]]:
         """Breakers that ever tripped: until, trips, last error, open (if now given)."""

@@ -211,6 +211,28 @@ class Outbox(Base):
     executed_at: Mapped[datetime | None]
     result: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+    # A pending row put back after a transient failure: not tried before this.
+    not_before: Mapped[datetime | None]
+
+
+class Pause(Base):
+    """A risk-control pause of one kind of action on one account.
+
+    Open while ``closed_at`` is NULL and ``until`` is in the future; closed
+    early by an owner (``closed_by``: their account id, or ``cli``).
+    """
+
+    __tablename__ = "pauses"
+    __table_args__ = (Index("ix_pauses_account_id_kind", "account_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ID)
+    kind: Mapped[str] = mapped_column(String(OUTBOX_NAME_MAX_LENGTH))
+    opened_at: Mapped[datetime]
+    until: Mapped[datetime]
+    error: Mapped[str] = mapped_column(Text)
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(ID)
 
 
 # -- welcome ritual (migration 0005_welcome) ----------------------------------

@@ -58,17 +58,18 @@ async def test_chat_that_merely_starts_with_the_prefix_is_not_a_command(bot: Har
     assert "#帮助" in replies[0].args["message"]
 
 
-async def test_a_risk_control_error_pauses_that_kind_and_tells_the_owners(bot: Harness) -> None:
+async def test_a_message_pause_alerts_the_owners_without_messaging_them(bot: Harness) -> None:
     bot.puppet.fail_next("message_send_text", 1, "操作过于频繁")
     await bot.puppet.member_says(ROOM, "wxid_a", "#帮助")
     await bot.settle()
-    # The failed reply opened the message breaker: the notice to the owner is refused too.
+    # The failed reply paused messages: the owners hear of it by alert, and
+    # no notice is even tried through the paused account.
     assert bot.sent() == []
     audit = await bot.repo.recent_audit(10)
-    statuses = sorted((a.action, a.status) for a in audit)
-    assert statuses == [("say", "failed"), ("say", "refused")]
-    notice = next(a for a in audit if a.status == "refused")
-    assert notice.target_id == OWNER and "暂停" in notice.detail["text"]
+    assert [(a.action, a.status) for a in audit] == [("say", "failed")]
+    alerts = bot.app.executor._alerter.sent  # type: ignore[attr-defined]
+    assert [a.kind for a in alerts] == ["pause_opened"]
+    assert "message" in alerts[0].what and "qunbot pause clear message" in alerts[0].owner_can
     assert bot.app.executor.governor.is_open(ActionKind.MESSAGE, bot.clock.monotonic())
 
     await bot.puppet.member_says(ROOM, "wxid_a", "#规则")
@@ -90,7 +91,7 @@ async def test_failed_removals_open_the_breaker_until_it_closes(bot: Harness) ->
     # the owner is told, in a direct message
     notices = [c for c in bot.sent() if c.args["conversation_id"] == OWNER]
     assert len(notices) == 1 and "暂停" in notices[0].args["message"]
-    assert "remove_member" in notices[0].args["message"]
+    assert "移出群成员" in notices[0].args["message"]
 
     # no further removal is attempted while the breaker is open
     await bot.clock.advance(3600)

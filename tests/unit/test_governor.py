@@ -84,7 +84,9 @@ def test_defaults_are_the_conservative_budget() -> None:
     assert (s.remove_gap_min, s.remove_gap_max, s.removes_per_day) == (10, 30, 30)
     assert (s.friend_requests_per_day, s.room_creates_per_day) == (10, 3)
     assert s.breaker_pause_s == DAY
-    assert {"操作过于频繁", "Too many attempts", "20001", "频繁", "risk"} <= set(s.risk_markers)
+    assert {"操作过于频繁", "Too many attempts", "20001", "频繁", "风控"} <= set(s.risk_markers)
+    assert "risk" not in s.risk_markers  # ids like wxid_riskfree are not refusals
+    assert s.retry_backoff_s == (5, 30, 120)
     assert s.dry_run is False
 
 
