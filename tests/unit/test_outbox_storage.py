@@ -120,7 +120,7 @@ async def test_migration_0002_adds_the_outbox_and_matches_the_models(engine: Asy
         assert "outbox" not in await conn.run_sync(_tables)
 
     await upgrade(engine)
-    assert await current_revision(engine) == head_revision() == "0002"
+    assert await current_revision(engine) == head_revision()  # 0002 and any later ones
     async with engine.connect() as conn:
         assert await conn.run_sync(_schema_diff) == []
         checks = await conn.run_sync(_check_constraints)
