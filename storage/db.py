@@ -12,23 +12,23 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
-from sqlalchemy.pool import StaticPool
+log = logging.getLogger(__name__)
+# Alembic logs its plugins (when imported), dialect and DDL mode at INFO on every
+# start, even with nothing to migrate: a start-up problem should be the one line
+# on stderr.  ``upgrade`` logs a line of its own when it did migrate.
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from alembic.runtime.migration import MigrationContext  # noqa: E402
+from alembic.script import ScriptDirectory  # noqa: E402
+from sqlalchemy import Connection, event, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker  # noqa: E402
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine  # noqa: E402
+from sqlalchemy.pool import StaticPool  # noqa: E402
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-
-log = logging.getLogger(__name__)
-# Alembic logs its dialect and DDL mode at INFO on every start, when there is
-# nothing to migrate too: a start-up problem should be the one line on stderr.
-# ``upgrade`` logs a line of its own when it did migrate.
-logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 SQLITE_PRAGMAS = (
     ("journal_mode", "WAL"),
