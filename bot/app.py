@@ -52,6 +52,7 @@ from storage.db import create_engine, session_factory, upgrade
 from storage.membership import MembershipStore
 from storage.outbox_retry import OutboxRetries
 from storage.pauses import PauseStore
+from storage.lease import AccountLease, Leases
 from storage.repo import Repository
 from storage.welcome import WelcomeStore
 
@@ -146,6 +147,18 @@ class App:
         self._reconcile_cursor = 0
         self._tasks: set[asyncio.Future[Any]] = set()
         self._left: set[str] = set()  # groups the bot is known to be out of
+        # One process per account: taken before the outbox is resumed.
+        self.lease = AccountLease(
+            Leases(session_factory(self.engine)),
+            config.bot.account,
+            self.clock,
+            ttl=config.bot.lease_ttl_seconds,
+            renew_every=config.bot.lease_renew_seconds,
+            on_lost=self._lease_lost,
+        )
+        #: set when another process took the account: the runner must stop.
+        self.lease_lost = asyncio.Event()
+        self._login_checks: set[asyncio.Future[bool]] = set()
         self.bot_id = ""
         self._started = False
         self._accepting = True
@@ -153,7 +166,14 @@ class App:
     # ----------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
+        """Raises :class:`storage.lease.LeaseHeld` if another process runs the account."""
         await upgrade(self.engine)
+        try:
+            await self.lease.acquire()  # before the executor marks sends "in doubt"
+        except Exception:
+            await self.engine.dispose()
+            raise
+        self.lease.start()
         for group in await self.repo.active_groups():
             if self.policies.configured_tier(group.room_id) is None:
                 self.policies.adopt(group.room_id, group.tier, group.topic or "")
@@ -197,6 +217,7 @@ class App:
         await self.welcomes.close()  # submits pending welcomes
         await self.executor.stop()  # sends what is queued (bounded), audits the rest
         await self.transport.stop()
+        await self.lease.stop()  # released: the next process may start at once
         await self.engine.dispose()
         await self.alerter.stop()  # last: alerts raised while stopping still go out (bounded)
         self._started = False
@@ -223,6 +244,10 @@ class App:
         if isinstance(event, LoginEvent):
             self.bot_id = event.account_id
             log.info("logged in as %s (%s)", event.account_id, event.name)
+            task = asyncio.ensure_future(self.lease.record_login(event.account_id))
+            self._login_checks.add(task)
+            task.add_done_callback(self._login_checks.discard)
+            task.add_done_callback(_log_failure)
         elif isinstance(event, LogoutEvent):
             log.warning("logged out: %s", event.reason)
         elif isinstance(event, LeaveEvent) and self._bot_in(event.member_ids):
@@ -271,6 +296,9 @@ class App:
         )
 
     async def submit(self, actions: Sequence[Action]) -> None:
+        if self.lease.lost is not None:
+            log.warning("not submitted (this process lost the account): %d action(s)", len(actions))
+            return
         kept = [a for a in actions if a.room_id is None or not self.members.is_gone(a.room_id)]
         if len(kept) < len(actions):
             log.info(
@@ -278,6 +306,12 @@ class App:
                 len(actions) - len(kept),
             )
         await self.executor.submit(kept)
+
+    def _lease_lost(self, reason: str) -> None:
+        """Another process runs the account now: stop acting at once, then stop."""
+        self._accepting = False
+        self.executor.halt()
+        self.lease_lost.set()
 
     async def reconcile(self) -> int:
         """Compare a few groups' member lists with storage; returns the lists read.
@@ -442,6 +476,11 @@ class App:
 
     async def remind_newcomers(self) -> int:
         return await remind_silent_newcomers(self.repo, self.policies, self.clock, self.submit)
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("could not record the login in the lease", exc_info=task.exception())
 
 
 def _safe_url(url: str) -> str:

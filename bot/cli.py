@@ -87,18 +87,33 @@ def build_app(config: BotConfig, base_dir: Path, *, transport: str | None = None
 
 
 async def _run(config: BotConfig, base_dir: Path) -> int:
+    """Run until SIGINT/SIGTERM (0), or until another process takes the account (1).
+
+    A second process for an account that is already running refuses to start
+    with one line on stderr and exit code 2.
+    """
+    from storage.lease import LeaseHeld
+
     app, _ = build_app(config, base_dir, transport="wechaty")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await app.start()
     try:
-        await stop.wait()
+        await app.start()
+    except LeaseHeld as exc:
+        print(f"qunbot run: {exc}", file=sys.stderr)
+        return 2
+    try:
+        stopping = asyncio.ensure_future(stop.wait())
+        lost = asyncio.ensure_future(app.lease_lost.wait())
+        await asyncio.wait([stopping, lost], return_when=asyncio.FIRST_COMPLETED)
+        for waiter in (stopping, lost):
+            waiter.cancel()
     finally:
         await app.stop()
-    return 0
+    return 1 if app.lease_lost.is_set() else 0
 
 
 async def _sandbox(config: BotConfig, base_dir: Path) -> int:

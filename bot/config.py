@@ -364,6 +364,33 @@ class BotSettings(_Model):
         description="Sent to the owners when a risk-control error pauses a kind of action. "
         "Placeholders: {action}, {error}, {hours}, {bot_name}",
     )
+    account: Annotated[
+        str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    ] = Field(
+        default="default",
+        description="Name of the WeChat account this bot runs, unique per database: only one "
+        "process at a time may run it (a lease in the database). Give each account sharing "
+        "a database its own name.",
+    )
+    lease_ttl_seconds: float = Field(
+        default=30,
+        ge=2,
+        le=600,
+        description="A killed process's hold on the account is taken over after this long.",
+    )
+    lease_renew_seconds: float = Field(
+        default=10, gt=0, le=300, description="How often a running process renews its hold."
+    )
+
+    @model_validator(mode="after")
+    def _lease_renewed_in_time(self) -> BotSettings:
+        if self.lease_renew_seconds * 2 > self.lease_ttl_seconds:
+            _fail(
+                "lease_renew_seconds must be at most half of lease_ttl_seconds, "
+                "or a slow renewal lets another process take the account",
+                "lease_renew_seconds",
+            )
+        return self
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:

@@ -330,6 +330,16 @@ class Executor:
         self._later_actions.clear()
         self._idle.set()
 
+    def halt(self) -> None:
+        """Stop at once, sending nothing more (this process lost the account).
+
+        The action in flight finishes; queued ones stay in the outbox; a later
+        ``stop()`` does not wait for the queue to drain.
+        """
+        self._drain_timeout = 0.0
+        self._stopping = True
+        self._wake.set()
+
     # ------------------------------------------------------------------ loop
 
     async def _run(self) -> None:

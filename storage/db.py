@@ -8,18 +8,25 @@ package (``storage/migrations``), so no ``alembic.ini`` is needed at run time.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
-from sqlalchemy.pool import StaticPool
+log = logging.getLogger(__name__)
+# Alembic logs its plugins (when imported), dialect and DDL mode at INFO on every
+# start, even with nothing to migrate: a start-up problem should be the one line
+# on stderr.  ``upgrade`` logs a line of its own when it did migrate.
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from alembic.runtime.migration import MigrationContext  # noqa: E402
+from alembic.script import ScriptDirectory  # noqa: E402
+from sqlalchemy import Connection, event, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker  # noqa: E402
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine  # noqa: E402
+from sqlalchemy.pool import StaticPool  # noqa: E402
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -107,18 +114,38 @@ def head_revision() -> str | None:
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
+    before = _current(connection)
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
+    after = _current(connection)
+    if after != before:
+        log.info("database migrated from %s to %s", before or "empty", after)
 
 
 def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+# pg_advisory_xact_lock key for migrations: "qunbot" in ASCII, any fixed number will do.
+MIGRATION_LOCK_KEY = 0x71756E626F74
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply the migrations up to ``revision`` in one transaction."""
+    """Apply the migrations up to ``revision`` in one transaction.
+
+    On PostgreSQL the transaction first takes an advisory lock, so two
+    processes starting at once (on one machine or several) migrate one after
+    the other: the second finds the schema up to date instead of racing the
+    first to create the same tables.  The transaction-scoped form of
+    ``pg_advisory_lock`` is released by the commit or rollback, so a failed
+    migration cannot leave it held.  SQLite serializes writers by itself.
+    """
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         await conn.run_sync(_upgrade, revision)
 
 

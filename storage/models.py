@@ -290,3 +290,22 @@ class PendingWelcome(Base):
     action_key: Mapped[str | None] = mapped_column(String(OUTBOX_KEY_MAX_LENGTH))
     updated_at: Mapped[datetime]
     reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Lease(Base):
+    """Who runs an account: one row per configured ``bot.account``.
+
+    A process holds the row while ``expires_at`` is ahead and renews it; a
+    second process for the same account refuses to start; the row of a killed
+    process is taken over once it has expired (storage/lease.py).
+    ``wechat_id`` is the WeChat account id recorded at login.
+    """
+
+    __tablename__ = "leases"
+
+    account_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))  # host:pid:random
+    acquired_at: Mapped[datetime]
+    renewed_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    wechat_id: Mapped[str | None] = mapped_column(ID)

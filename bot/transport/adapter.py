@@ -211,6 +211,12 @@ class WechatyTransport:
         self._order.put_nowait(future)
 
     async def stop(self) -> None:
+        """Stop listening and close the connection, leaving the account logged in.
+
+        ``puppet.stop()`` is the puppet's own: ``ServicePuppet`` only closes its
+        gRPC channel (the gateway's ``Stop()`` would log the account out), the
+        sandbox puppet stops in-process.  Nothing here calls ``logout``.
+        """
         if self.supervisor is not None:
             await self.supervisor.stop()
         if self._runner is not None:

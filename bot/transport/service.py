@@ -18,7 +18,9 @@ defect in shared/wechaty-notes.md:
   ignores, and read the answer from field 1, which it leaves empty;
 * ``message_image`` / ``message_file`` read the bytes through the streaming
   RPCs, which work for any size: the unary RPCs answer with a UUID FileBox
-  above 20 KB, which Python cannot resolve (defect 4).
+  above 20 KB, which Python cannot resolve (defect 4);
+* neither connecting nor stopping calls the gateway's ``Stop()`` (defect 10):
+  its puppet would log the real account out (see :meth:`ServicePuppet.stop`).
 """
 
 from __future__ import annotations
@@ -358,6 +360,21 @@ class ServicePuppet(PuppetService):
         self._init_puppet()
         await self.puppet_stub.start()
         await self._listen_for_event()
+
+    async def stop(self) -> None:
+        """Close the connection; never the gateway's ``Stop()``, never ``Logout()``.
+
+        Upstream's ``stop()`` calls the gateway's ``Stop()``, whose puppet logs
+        the real account out: every restart or deploy of the bot would log the
+        account out and in again (a new login, a risk-control trigger).  Stopping
+        the bot leaves the gateway exactly as a reconnect does: its puppet
+        running and logged in; the next ``start()`` gets the login replayed.
+        """
+        self._event_stream.remove_all_listeners()
+        self._puppet_stub = None
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
 
     async def message_payload(self, message_id: str) -> Any:
         response = await self.puppet_stub.message_payload(id=message_id)

@@ -6,12 +6,14 @@ import asyncio
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bot.config import load_config
 from storage.db import create_engine, session_factory
+from storage.lease import Leases
 from storage.repo import Repository
 from tests.e2e.conftest import ROOM, YAML, eventually
 from tests.e2e.peer import NodePeer
@@ -31,7 +33,9 @@ class BotProcess:
         self.config.write_text(
             YAML
             + f"database: {{url: 'sqlite+aiosqlite:///{self.db}'}}\n"
-            + "governor: {room_gap_s: 8}\n",  # a second reply waits 8 s: time to kill
+            + "governor: {room_gap_s: 8}\n"  # a second reply waits 8 s: time to kill
+            # a killed process's hold on the account lapses after 2 s (30 s by default)
+            + "bot: {lease_ttl_seconds: 2, lease_renew_seconds: 1}\n",
             encoding="utf-8",
         )
         load_config(self.config)  # valid before anything runs
@@ -77,9 +81,17 @@ class BotProcess:
         return sum(1 for c in report["recent_connections"] if c["event"] == "login")
 
     async def kill(self) -> None:
+        """SIGKILL, then wait until its lease has lapsed, so a restart is not refused."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         await self.proc.wait()
+        lease = await Leases(session_factory(self.engine)).get("default")
+        if lease is not None:
+
+            async def lapsed() -> bool:
+                return datetime.now(UTC) > lease.expires_at
+
+            await eventually(lapsed, within=10)
 
     async def pending(self) -> int:
         return int((await self.repo.status_report())["outbox_pending"])

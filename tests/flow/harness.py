@@ -80,7 +80,12 @@ class Harness:
         await self.app.stop()
 
     async def crash(self) -> None:
-        """Die without draining anything (as a SIGKILL would), then release the file."""
+        """Die without draining anything (as a SIGKILL would), then release the file.
+
+        The account's lease stays held, as a killed process leaves it; the
+        clock then passes its ttl, as a restart waits it out.
+        """
+        await self.app.lease.stop(release=False)
         await self.app.welcomes.abort()  # its pending batches stay in the database
         task = self.app.executor._task
         if task is not None:
@@ -90,6 +95,7 @@ class Harness:
         self.app.executor._task = None
         await self.transport.stop()
         await self.app.engine.dispose()
+        await self.clock.advance(self.config.bot.lease_ttl_seconds)
 
     async def settle(self, max_seconds: float = 3600) -> None:
         """Handle what arrived, then let the executor send it, advancing time as needed."""

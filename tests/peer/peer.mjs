@@ -186,6 +186,7 @@ class StatefulPuppet extends PuppetMock {
     if (!this.loginUser || this.isLoggedIn) return false
     if (!this.isActive()) return false
     this.mocker.login(this.mocker.ContactMock.load(this.loginUser.id))
+    this.logins = (this.logins || 0) + 1
     setImmediate(() => this.emit('ready', { data: 'ready' }))
     return true
   }
@@ -833,6 +834,8 @@ const commands = {
       loggedIn: puppet.isLoggedIn,
       // `login` was commanded: the user logs in (again) on every puppet start
       loginPending: !!puppet.loginUser && !puppet.isLoggedIn,
+      // how many times the user logged in (a new login = a new scan on a real account)
+      logins: puppet.logins || 0,
       userId: puppet.selfId || null,
       rooms,
       contacts,

@@ -1,7 +1,7 @@
 """Welcome ritual: the stays of each member, and the pending welcome that survives a crash.
 
 Revision ID: 0005_welcome
-Revises: 0003_pauses
+Revises: 0004_lease
 Create Date: 2026-01-20
 
 Hand-written to match ``storage.models``; a test compares the two.  Each
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005_welcome"
-down_revision: str | Sequence[str] | None = "0003_pauses"
+down_revision: str | Sequence[str] | None = "0004_lease"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
