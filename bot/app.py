@@ -49,10 +49,10 @@ from handlers.welcome import WelcomeRitual, WelcomeScheduler
 from sop.calendar import Calendar, every
 from sop.reminders import remind_silent_newcomers
 from storage.db import create_engine, session_factory, upgrade
+from storage.lease import AccountLease, Leases
 from storage.membership import MembershipStore
 from storage.outbox_retry import OutboxRetries
 from storage.pauses import PauseStore
-from storage.lease import AccountLease, Leases
 from storage.repo import Repository
 from storage.welcome import WelcomeStore
 
