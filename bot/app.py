@@ -84,7 +84,15 @@ class App:
             [self.welcome],
             [Commands()],
         ]
-        self.dispatcher = Dispatcher(self.handler_groups, self.context_for, self.submit)
+        self.dispatcher = Dispatcher(
+            self.handler_groups,
+            self.context_for,
+            self.submit,
+            clock=self.clock,
+            max_queued=config.bot.event_queue_max,
+            max_queued_per_room=config.bot.event_queue_max_per_room,
+            idle_room_seconds=config.bot.idle_room_hours * 3600,
+        )
         self.calendar = Calendar(ZoneInfo(config.bot.timezone))
         self.calendar.add(
             "remind-newcomers",

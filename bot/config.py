@@ -465,6 +465,25 @@ class BotSettings(_Model):
         "Placeholders: {action}, {error}, {hours}, {bot_name}",
     )
 
+    event_queue_max: int = Field(
+        default=10_000,
+        ge=100,
+        le=1_000_000,
+        description="Events waiting to be handled, in all groups, before new ones are held back.",
+    )
+    event_queue_max_per_room: int = Field(
+        default=2_000,
+        ge=10,
+        le=1_000_000,
+        description="Events waiting in one group before new ones are held back.",
+    )
+    idle_room_hours: float = Field(
+        default=24,
+        gt=0,
+        le=720,
+        description="What the bot keeps in memory for a group silent this long is let go.",
+    )
+
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
