@@ -76,8 +76,11 @@ class App:
         self.clock = self.options.clock
         self.database_url = effective_database_url(config, self.options.env, self.options.base_dir)
         self.engine = create_engine(self.database_url)
+        # Everything that belongs to the account is scoped by ``bot.account``.
         self.repo = Repository(
-            session_factory(self.engine), max_text_length=config.activity.max_text_length
+            session_factory(self.engine),
+            account_id=config.bot.account,
+            max_text_length=config.activity.max_text_length,
         )
         self.policies = PolicyBook(config)
         # Owners hear about trouble by webhook, not through the troubled account.
@@ -103,7 +106,7 @@ class App:
             bot_name=config.bot.name,
             ready=getattr(transport, "logged_in", None),
             on_outcome=self.on_outcome,
-            account_id=lambda: self.bot_id or (self.transport.self_id or ""),
+            account_id=config.bot.account,
             pauses=self.pauses,
             retries=OutboxRetries(session_factory(self.engine)),
             alerter=self.alerter,
@@ -121,7 +124,7 @@ class App:
             self.policies,
             self.clock,
             self.submit,
-            account=lambda: self.bot_id or (self.transport.self_id or ""),
+            account=lambda: config.bot.account,
         )
         self.welcome = WelcomeRitual(self.welcome_store, wake=self.welcomes.wake)
         # Groups run in order; activity first and never stops the chain.
@@ -132,7 +135,15 @@ class App:
             [PauseCommands(self.pauses)],
             [Commands()],
         ]
-        self.dispatcher = Dispatcher(self.handler_groups, self.context_for, self.submit)
+        self.dispatcher = Dispatcher(
+            self.handler_groups,
+            self.context_for,
+            self.submit,
+            clock=self.clock,
+            max_queued=config.bot.event_queue_max,
+            max_queued_per_room=config.bot.event_queue_max_per_room,
+            idle_room_seconds=config.bot.idle_room_hours * 3600,
+        )
         self.calendar = Calendar(ZoneInfo(config.bot.timezone))
         self.calendar.add(
             "remind-newcomers",
@@ -465,7 +476,7 @@ class App:
                 + (f"; {len(refused)} queued action(s) there were cancelled." if refused else "."),
                 owner_can="If this was a mistake, invite the bot back into the group: "
                 "an owner's invitation is accepted and the group is managed again.",
-                account_id=self.bot_id,
+                account_id=self.config.bot.account,
             )
         )
         return True

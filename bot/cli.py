@@ -24,9 +24,20 @@ import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.config import BotConfig, ConfigError, config_json_schema, effective_endpoint, load_config
+from bot.config import (
+    BotConfig,
+    ConfigError,
+    ConfigIssue,
+    config_json_schema,
+    effective_database_url,
+    effective_endpoint,
+    load_config,
+)
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 TOKEN_ENV = "WECHATY_PUPPET_SERVICE_TOKEN"
 CONFIG_ENV = "QUNBOT_CONFIG"
@@ -60,6 +71,71 @@ def sandbox_puppet(config: BotConfig, now: Any = None) -> Any:
     return puppet
 
 
+class DatabaseUnavailable(Exception):
+    """The database could not be opened; ``str()`` is one line for the operator."""
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "the configured database"
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of what went wrong, driver wrappers peeled off."""
+    from sqlalchemy.exc import DBAPIError
+
+    inner: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+    text = str(inner).strip().splitlines()
+    first = text[0].strip() if text else ""
+    return f"{type(inner).__name__}: {first}" if first else type(inner).__name__
+
+
+async def open_database(engine: Any, url: str) -> None:
+    """Bring the schema up to date, or raise :class:`DatabaseUnavailable`
+    (a directory that is a file, permissions, PostgreSQL down, bad password)."""
+    from storage.db import upgrade
+
+    try:
+        await upgrade(engine)
+    except Exception as exc:
+        raise DatabaseUnavailable(
+            f"qunbot: cannot open the database {_safe_url(url)}: {_reason(exc)}"
+        ) from None
+
+
+def _engine(url: str) -> Any:
+    from storage.db import create_engine
+
+    try:
+        return create_engine(url)
+    except (OSError, ValueError) as exc:
+        raise DatabaseUnavailable(
+            f"qunbot: cannot open the database {_safe_url(url)}: {_reason(exc)}"
+        ) from None
+
+
+def _require_owners(config: BotConfig) -> None:
+    """``run`` acts on a real account, whatever ``transport.kind`` says."""
+    if not config.owners:
+        where = str(config.source_path or "bot.yaml")
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    where,
+                    None,
+                    None,
+                    "owners",
+                    "qunbot run connects to a real WeChat account and needs at least one "
+                    "owner account id (wxid) in 'owners' (owners invite the bot into groups)",
+                )
+            ]
+        )
+
+
 def build_app(config: BotConfig, base_dir: Path, *, transport: str | None = None) -> Any:
     from bot.app import App, AppOptions
     from bot.clock import SystemClock
@@ -86,24 +162,38 @@ def build_app(config: BotConfig, base_dir: Path, *, transport: str | None = None
     return App(config, wechaty, AppOptions(base_dir=base_dir, clock=clock)), puppet
 
 
+async def _start(app: App, command: str) -> bool:
+    """Start the app; False (after one line on stderr) if another process holds
+    the account."""
+    from storage.lease import LeaseHeld
+
+    try:
+        await app.start()
+    except LeaseHeld as exc:
+        print(f"qunbot {command}: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 async def _run(config: BotConfig, base_dir: Path) -> int:
     """Run until SIGINT/SIGTERM (0), or until another process takes the account (1).
 
     A second process for an account that is already running refuses to start
     with one line on stderr and exit code 2.
     """
-    from storage.lease import LeaseHeld
-
+    _require_owners(config)
     app, _ = build_app(config, base_dir, transport="wechaty")
+    try:
+        await open_database(app.engine, app.database_url)
+    except DatabaseUnavailable:
+        await app.engine.dispose()
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    try:
-        await app.start()
-    except LeaseHeld as exc:
-        print(f"qunbot run: {exc}", file=sys.stderr)
+    if not await _start(app, "run"):
         return 2
     try:
         stopping = asyncio.ensure_future(stop.wait())
@@ -120,7 +210,13 @@ async def _sandbox(config: BotConfig, base_dir: Path) -> int:
     from bot.console import Console, stdin_lines
 
     app, puppet = build_app(config, base_dir, transport="sandbox")
-    await app.start()
+    try:
+        await open_database(app.engine, app.database_url)
+    except DatabaseUnavailable:
+        await app.engine.dispose()
+        raise
+    if not await _start(app, "sandbox"):
+        return 2
     try:
         await app.transport.logged_in.wait()
         await app.settle()
@@ -131,12 +227,10 @@ async def _sandbox(config: BotConfig, base_dir: Path) -> int:
 
 
 async def _db_upgrade(config: BotConfig, base_dir: Path) -> int:
-    from bot.config import effective_database_url
-    from storage.db import create_engine, upgrade
-
-    engine = create_engine(effective_database_url(config, os.environ, base_dir))
+    url = effective_database_url(config, os.environ, base_dir)
+    engine = _engine(url)
     try:
-        await upgrade(engine)
+        await open_database(engine, url)
     finally:
         await engine.dispose()
     print("database is up to date")
@@ -144,20 +238,22 @@ async def _db_upgrade(config: BotConfig, base_dir: Path) -> int:
 
 
 async def _status(config: BotConfig, base_dir: Path) -> int:
-    from bot.config import effective_database_url
-    from storage.db import create_engine, session_factory, upgrade
+    from storage.db import session_factory
     from storage.pauses import PauseStore
     from storage.repo import Repository
 
-    engine = create_engine(effective_database_url(config, os.environ, base_dir))
+    url = effective_database_url(config, os.environ, base_dir)
+    engine = _engine(url)
     try:
-        await upgrade(engine)
-        repo = Repository(session_factory(engine))
+        await open_database(engine, url)
+        repo = Repository(session_factory(engine), account_id=config.bot.account)
         report = await repo.status_report()
-        pauses = await PauseStore(session_factory(engine)).open_pauses(None, datetime.now(UTC))
+        pauses = await PauseStore(session_factory(engine)).open_pauses(
+            config.bot.account, datetime.now(UTC)
+        )
     finally:
         await engine.dispose()
-    # Risk-control pauses still open, every account: kind, until when, why.
+    # Risk-control pauses still open for this account: kind, until when, why.
     report["pauses"] = [p.as_dict() for p in pauses]
     print(json.dumps(report, ensure_ascii=False, indent=2, default=str))
     return 0
@@ -190,7 +286,8 @@ async def pause_clear(
     try:
         await upgrade(engine)
         sessions = session_factory(engine)
-        store, repo = PauseStore(sessions), Repository(sessions)
+        account = account or config.bot.account
+        store, repo = PauseStore(sessions), Repository(sessions, account_id=account)
         now = now or datetime.now(UTC)
         wanted = kinds if kind == "all" else [kind]
         open_ = [p for p in await store.open_pauses(account, now) if p.kind in wanted]
@@ -263,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:  # seven lines of plugin set-up before every migration check
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     if args.command == "sandbox" and not args.verbose:
         logging.getLogger().setLevel(logging.WARNING)  # the console is the show
 
@@ -276,12 +375,21 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     if args.command == "config":
+        try:
+            effective_database_url(config, os.environ, base_dir)
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
         print(f"{_config_path(file_arg)}: ok")
         return 0
     if args.command == "pause":
         return asyncio.run(pause_clear(config, base_dir, args.kind.lower(), args.account))
     runner = {"sandbox": _sandbox, "run": _run, "db": _db_upgrade, "status": _status}[args.command]
-    return asyncio.run(runner(config, base_dir))
+    try:
+        return asyncio.run(runner(config, base_dir))
+    except (ConfigError, DatabaseUnavailable) as exc:
+        print(exc, file=sys.stderr)  # one line per problem, no traceback
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,8 +21,10 @@ import difflib
 import enum
 import os
 import re
+import stat
 import string
 import types
+import unicodedata
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +46,12 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    ScalarEvent,
+)
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.alerts import AlertsConfig
@@ -74,6 +82,7 @@ __all__ = [
     "WelcomeOverride",
     "WelcomePolicy",
     "config_json_schema",
+    "database_location_problem",
     "effective_database_url",
     "effective_endpoint",
     "is_admin",
@@ -88,6 +97,16 @@ TOKEN_ENV = "WECHATY_PUPPET_SERVICE_TOKEN"
 ENDPOINT_ENV = "WECHATY_PUPPET_SERVICE_ENDPOINT"
 DATABASE_URL_ENV = "DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/qunbot.db"
+
+#: Limits on the config file, checked before the YAML is built: a file is
+#: read only if it is a regular file of at most ``MAX_CONFIG_BYTES``; its
+#: nesting and its node count (with every alias expanded) are bounded.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_YAML_DEPTH = 32
+MAX_YAML_NODES = 50_000
+#: The YAML scanner builds a comment one character at a time, which can cost
+#: time quadratic in the line's length: long lines are refused up front.
+MAX_LINE_CHARS = 16_384
 
 #: Placeholders every text the bot says may use (``str.format`` syntax): the
 #: welcome and reminder templates, ``bot.intro``, ``commands.help`` etc.
@@ -181,9 +200,33 @@ _ENDPOINT_RE = re.compile(r"^(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):(?P<po
 _DB_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 
+# Characters nobody can see in a terminal or an editor: controls (C0, C1),
+# format characters (zero-width, bidi controls), separators, unassigned.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"})
+
+
+def _invisible(value: str) -> str | None:
+    """The first invisible or control character of an id, described; or None."""
+    for i, ch in enumerate(value):
+        if unicodedata.category(ch) in _INVISIBLE_CATEGORIES:
+            name = unicodedata.name(ch, "control character")
+            return f"U+{ord(ch):04X} {name} at position {i + 1}"
+    return None
+
+
+def _check_visible(value: str) -> None:
+    found = _invisible(value)
+    if found is not None:
+        _fail(
+            f"{value!r} contains an invisible or control character ({found}); "
+            "ids are copied from WeChat as plain text: retype it"
+        )
+
+
 def _check_contact_id(value: str) -> str:
     if not value:
         _fail("empty account id")
+    _check_visible(value)
     if value.endswith("@chatroom"):
         _fail(f"{value!r} is a room id, not a WeChat account id")
     if not _CONTACT_ID_RE.match(value):
@@ -195,6 +238,7 @@ def _check_contact_id(value: str) -> str:
 
 
 def _check_room_id(value: str) -> str:
+    _check_visible(value)
     if not _ROOM_ID_RE.match(value):
         _fail(
             f"{value!r} is not a WeChat room id: room ids look like '12345678@chatroom' "
@@ -219,7 +263,7 @@ def _check_timezone(value: str) -> str:
 
 
 def _check_db_url(value: str) -> str:
-    scheme, sep, _ = value.partition("://")
+    scheme, sep, rest = value.partition("://")
     if not sep:
         _fail(f"{value!r} is not a database URL, e.g. '{DEFAULT_DATABASE_URL}'")
     if scheme not in _DB_SCHEMES:
@@ -227,7 +271,65 @@ def _check_db_url(value: str) -> str:
             f"unsupported database driver {scheme!r}: use 'sqlite+aiosqlite:///path/to/file.db' "
             "or 'postgresql+asyncpg://user@host/dbname'"
         )
+    if scheme.startswith("sqlite") and _sqlite_in_memory(rest):
+        _fail(
+            f"{value!r} is an in-memory database: it keeps nothing when the bot stops, so "
+            "the outbox's crash safety and the risk-control pauses would vanish; "
+            f"use a file, e.g. '{DEFAULT_DATABASE_URL}'"
+        )
     return value
+
+
+def _sqlite_in_memory(rest: str) -> bool:
+    """``rest``: what follows ``sqlite+aiosqlite://`` (``/path?query``)."""
+    path, _, query = rest.partition("?")
+    database = path[1:] if path.startswith("/") else path
+    return (
+        database in ("", ":memory:", "file::memory:")
+        or "mode=memory" in query
+        or "mode=memory" in path
+    )
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (``file:`` URIs included), or None."""
+    m = re.match(r"^sqlite(?:\+\w+)?:///(.*)$", url)
+    if not m:
+        return None
+    path = m.group(1).partition("?")[0]
+    if path.startswith("file:"):
+        path = path.removeprefix("file:")
+    if not path or path == ":memory:":
+        return None
+    return Path(path).expanduser()
+
+
+def database_location_problem(url: str) -> str | None:
+    """Why the bot could not keep a SQLite database at ``url``, or None.
+
+    The file (or the directory it will be created in) must be writable: the
+    bot creates missing directories, and SQLite keeps its journal beside the
+    file.  Other databases are checked when they are opened."""
+    path = _sqlite_path(url)
+    if path is None:
+        return None
+    path = path.absolute()
+    if path.exists():
+        if not path.is_file():
+            return f"{path} is not a regular file"
+        if not os.access(path, os.R_OK | os.W_OK):
+            return f"cannot write {path} (permissions)"
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            return f"cannot write in {path.parent}, where SQLite keeps its journal (permissions)"
+        return None
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"cannot create {path.parent}: {existing} is a file, not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot create the database in {existing} (not writable)"
+    return None
 
 
 def _check_template(value: str, allowed: frozenset[str]) -> str:
@@ -391,6 +493,25 @@ class BotSettings(_Model):
                 "lease_renew_seconds",
             )
         return self
+
+    event_queue_max: int = Field(
+        default=10_000,
+        ge=100,
+        le=1_000_000,
+        description="Events waiting to be handled, in all groups, before new ones are held back.",
+    )
+    event_queue_max_per_room: int = Field(
+        default=2_000,
+        ge=10,
+        le=1_000_000,
+        description="Events waiting in one group before new ones are held back.",
+    )
+    idle_room_hours: float = Field(
+        default=24,
+        gt=0,
+        le=720,
+        description="What the bot keeps in memory for a group silent this long is let go.",
+    )
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -878,19 +999,74 @@ class BotConfig(_Model):
 # --------------------------------------------------------------------------
 
 
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(mode: int) -> str | None:
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((k for test, k in _FILE_KINDS if test(mode)), "not a file")
+    return f"is {kind}, not a regular file; give the path of a bot.yaml file"
+
+
+def _too_big(size: int) -> str:
+    return (
+        f"is {size:,} bytes; a config file may be at most {MAX_CONFIG_BYTES:,} bytes "
+        f"({MAX_CONFIG_BYTES // 1024} KiB)"
+    )
+
+
+def _read_config_bytes(p: Path, name: str) -> bytes:
+    """The file's bytes, if it is a regular file within the size limit.
+
+    Checked before opening (a FIFO would block the open, a device never
+    ends), and again on the open descriptor (the path may have changed)."""
+
+    def issue(message: str) -> ConfigError:
+        return ConfigError([ConfigIssue(name, None, None, "", message)])
+
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise issue("config file not found") from None
+    except OSError as exc:
+        raise issue(f"cannot read config file: {exc.strerror or exc}") from None
+    problem = _not_regular(st.st_mode) or (
+        _too_big(st.st_size) if st.st_size > MAX_CONFIG_BYTES else None
+    )
+    if problem:
+        raise issue(problem)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(p, flags | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise issue(f"cannot read config file: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as f:
+        problem = _not_regular(os.fstat(f.fileno()).st_mode)
+        if problem:
+            raise issue(problem)
+        try:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise issue(f"cannot read config file: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise issue(_too_big(len(raw)) + " (it grew while being read)")
+    return raw
+
+
 def load_config(path: str | os.PathLike[str]) -> BotConfig:
-    """Read and validate a config file; raise :class:`ConfigError` on any problem."""
+    """Read and validate a config file; raise :class:`ConfigError` on any problem.
+
+    Only a regular file of at most ``MAX_CONFIG_BYTES`` is read."""
     p = Path(path)
     name = str(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError([ConfigIssue(name, None, None, "", "config file not found")]) from None
-    except IsADirectoryError:
-        raise ConfigError([ConfigIssue(name, None, None, "", "is a directory")]) from None
-    except OSError as exc:
-        msg = f"cannot read config file: {exc.strerror or exc}"
-        raise ConfigError([ConfigIssue(name, None, None, "", msg)]) from None
+    raw = _read_config_bytes(p, name)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -905,11 +1081,96 @@ def load_config(path: str | os.PathLike[str]) -> BotConfig:
 
 def validate_config_text(text: str, filename: str = "bot.yaml") -> BotConfig:
     """Validate config text; ``filename`` only labels the issues."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError([ConfigIssue(filename, None, None, "", _too_big(len(text.encode())))])
+    _check_line_lengths(text, filename)
+    _check_yaml_shape(text, filename)
     tree = _parse_yaml(text, filename)
+    data = _to_plain(tree)
+    early = _bool_number_issues(data, BotConfig, ())
     try:
-        return BotConfig.model_validate(_to_plain(tree))
+        cfg = BotConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_issues_from_validation(exc, tree, filename)) from None
+        issues = _issues_from_validation(exc, tree, filename)
+    else:
+        issues = []
+    if early:  # replaces what pydantic said of the same value (e.g. "false": below 1)
+        fields = {_format_field(loc, tree) for loc, _ in early}
+        issues = [i for i in issues if i.field not in fields]
+        for loc, msg in early:
+            line, col = _locate(tree, loc, at_key=False)
+            issues.append(ConfigIssue(filename, line + 1, col + 1, _format_field(loc, tree), msg))
+        issues.sort(key=lambda i: (i.line or 0, i.column or 0))
+    if issues:
+        raise ConfigError(issues)
+    return cfg
+
+
+def _check_line_lengths(text: str, filename: str) -> None:
+    for number, line in enumerate(text.splitlines(), 1):
+        if len(line) > MAX_LINE_CHARS:
+            msg = (
+                f"line is {len(line):,} characters long; at most {MAX_LINE_CHARS:,} are allowed "
+                "(break a long list over several '- item' lines, a long text into a | block)"
+            )
+            raise ConfigError([ConfigIssue(filename, number, MAX_LINE_CHARS + 1, "", msg)])
+
+
+def _check_yaml_shape(text: str, filename: str) -> None:
+    """Refuse YAML too deep or too big once aliases are expanded ("billion
+    laughs"), reading parser events only: nothing is built, and the parser
+    stops at the first node past a limit."""
+    yaml = YAML(typ="rt")
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, height)
+    # One frame per open collection: [nodes inside, height of tallest child, anchor]
+    stack: list[list[Any]] = []
+    total = 0
+
+    def refuse(event: Any, message: str) -> NoReturn:
+        mark = event.start_mark
+        raise ConfigError([ConfigIssue(filename, mark.line + 1, mark.column + 1, "", message)])
+
+    def add(nodes: int, height: int) -> None:
+        if stack:
+            stack[-1][0] += nodes
+            stack[-1][1] = max(stack[-1][1], height)
+
+    try:
+        for event in yaml.parse(text):
+            if isinstance(event, CollectionStartEvent):
+                if len(stack) + 1 > MAX_YAML_DEPTH:
+                    refuse(event, f"nested more than {MAX_YAML_DEPTH} levels deep")
+                stack.append([1, 0, event.anchor])
+                total += 1
+            elif isinstance(event, CollectionEndEvent):
+                nodes, height, anchor = stack.pop()
+                if anchor:
+                    anchors[anchor] = (nodes, height + 1)
+                add(nodes, height + 1)
+            elif isinstance(event, AliasEvent):
+                nodes, height = anchors.get(event.anchor, (1, 1))
+                if len(stack) + height > MAX_YAML_DEPTH:
+                    refuse(
+                        event, f"alias *{event.anchor} nests more than {MAX_YAML_DEPTH} levels deep"
+                    )
+                total += nodes
+                if total > MAX_YAML_NODES:
+                    refuse(
+                        event,
+                        f"aliases expand the file to more than {MAX_YAML_NODES:,} values "
+                        f"(alias *{event.anchor} alone is {nodes:,}); write the values out "
+                        "or use fewer aliases",
+                    )
+                add(nodes, height)
+            elif isinstance(event, ScalarEvent):
+                if event.anchor:
+                    anchors[event.anchor] = (1, 1)
+                total += 1
+                add(1, 1)
+            if total > MAX_YAML_NODES and not isinstance(event, AliasEvent):
+                refuse(event, f"more than {MAX_YAML_NODES:,} values; is this the right file?")
+    except YAMLError:
+        return  # a syntax error: the loader reports it with its place
 
 
 def _parse_yaml(text: str, filename: str) -> CommentedMap:
@@ -1013,6 +1274,50 @@ def _to_plain(node: Any) -> Any:
     return node
 
 
+def _is_number_type(tp: Any) -> bool:
+    """``int``/``float`` (possibly Annotated/Optional), but not ``bool``."""
+    tp = _unwrap(tp)
+    if get_origin(tp) is Union or get_origin(tp) is types.UnionType:
+        args = [_unwrap(a) for a in get_args(tp)]
+        return bool(args) and all(a in (int, float, type(None)) for a in args)
+    return tp in (int, float)
+
+
+def _bool_number_issues(data: Any, tp: Any, loc: Loc) -> list[tuple[Loc, str]]:
+    """Where ``data`` has a yes/no value (``true``) for a number.
+
+    Pydantic would read ``true`` as 1 (``max_mentions: true`` became 1); the
+    rest of the validation stays as lax as before (a YAML int is a fine
+    float).  Walks the model types, so it covers every section, including
+    models not derived from this module's base."""
+    if isinstance(data, bool):
+        if _is_number_type(tp):
+            word = "true" if data else "false"
+            return [(loc, f"expected a number, found the yes/no value {word}")]
+        return []
+    tp = _unwrap(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        if not isinstance(data, Mapping):
+            return []
+        out: list[tuple[Loc, str]] = []
+        for key, value in data.items():
+            f = tp.model_fields.get(key) if isinstance(key, str) else None
+            if f is not None:
+                out.extend(_bool_number_issues(value, f.annotation, (*loc, key)))
+        return out
+    origin = get_origin(tp)
+    if origin is dict and isinstance(data, Mapping):
+        value_tp = get_args(tp)[1]
+        return [i for k, v in data.items() for i in _bool_number_issues(v, value_tp, (*loc, k))]
+    if origin in (list, tuple) and isinstance(data, list):
+        args = get_args(tp)
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            return []
+        item_tp = args[0] if args else Any
+        return [i for n, v in enumerate(data) for i in _bool_number_issues(v, item_tp, (*loc, n))]
+    return []
+
+
 def _locate(root: CommentedMap, loc: Loc, *, at_key: bool) -> tuple[int, int]:
     """0-based (line, column) in the YAML of the value (or key) at ``loc``.
 
@@ -1050,10 +1355,11 @@ def _format_field(loc: Loc, root: Any = None) -> str:
     for part in loc:
         if part == "[key]":
             continue
+        shown = part if not isinstance(part, str) or part.isprintable() else repr(part)
         if isinstance(part, int) and not isinstance(node, Mapping):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            out += f".{shown}" if out else str(shown)
         try:
             node = node[part] if node is not None else None
         except (KeyError, IndexError, TypeError):
@@ -1177,7 +1483,10 @@ def effective_database_url(
 ) -> str:
     """The database URL: env ``DATABASE_URL`` if set (used as is), else
     ``database.url`` with a relative SQLite path made absolute against
-    ``base_dir`` (default: the config file's directory, else the cwd)."""
+    ``base_dir`` (default: the config file's directory, else the cwd).
+
+    Raises :class:`ConfigError` when a SQLite file could not be written there
+    (see :func:`database_location_problem`)."""
     env = os.environ if env is None else env
     value = env.get(DATABASE_URL_ENV, "").strip()
     if value:
@@ -1187,9 +1496,16 @@ def effective_database_url(
             raise ConfigError(
                 [ConfigIssue("<env>", None, None, DATABASE_URL_ENV, exc.message())]
             ) from None
-        return value
-    base = Path(base_dir) if base_dir is not None else (cfg.config_dir or Path.cwd())
-    return _resolve_sqlite(cfg.database.url, base)
+        where, field = "<env>", DATABASE_URL_ENV
+    else:
+        base = Path(base_dir) if base_dir is not None else (cfg.config_dir or Path.cwd())
+        value = _resolve_sqlite(cfg.database.url, base)
+        where = str(cfg.source_path) if cfg.source_path is not None else "bot.yaml"
+        field = "database.url"
+    problem = database_location_problem(value)
+    if problem is not None:
+        raise ConfigError([ConfigIssue(where, None, None, field, problem)])
+    return value
 
 
 def _resolve_sqlite(url: str, base_dir: Path) -> str:

@@ -5,6 +5,12 @@ the hot path costs a list append; the batch is flushed when it reaches
 ``flush_max_rows`` or ``flush_interval_seconds`` after its first row, and on
 shutdown.  Joins and leaves change memberships, which the welcome ritual and
 the reminder rely on, so they are written at once.
+
+One bad row never stops the log: ids are made storable first (a lone
+surrogate from the puppet's JSON becomes U+FFFD), the repository writes a
+refused batch row by row and skips only the rows it still refuses, and a
+join or leave is recorded even when the flush before it failed.  Rows are
+kept for the next flush only while the database cannot be reached.
 """
 
 from __future__ import annotations
@@ -16,9 +22,21 @@ import logging
 from bot.clock import Clock
 from bot.events import Event, JoinEvent, LeaveEvent, MessageEvent
 from handlers.base import Context, Result
-from storage.repo import ActivityRow, Repository
+from storage.repo import ActivityNotStored, ActivityRow, Repository
+from storage.types import clean_text
 
 log = logging.getLogger(__name__)
+
+#: Names already stored are remembered so they are not written again; past
+#: this many the memory is dropped (it only saves writes).
+KNOWN_NAMES_MAX = 100_000
+#: While the database cannot be reached rows wait in memory; past this many
+#: the oldest are dropped, with an ERROR line saying how many.
+BUFFER_MAX = 200_000
+
+
+def _id(value: str) -> str:
+    return clean_text(value)
 
 
 class ActivityRecorder:
@@ -42,10 +60,11 @@ class ActivityRecorder:
         if isinstance(event, MessageEvent):
             if event.room_id is None:
                 return None
+            sender = _id(event.sender_id)
             self._rows.append(
                 ActivityRow(
-                    room_id=event.room_id,
-                    contact_id=event.sender_id,
+                    room_id=_id(event.room_id),
+                    contact_id=sender,
                     kind="message",
                     at=event.at,
                     message_kind=event.kind.value,
@@ -53,35 +72,67 @@ class ActivityRecorder:
                     text=event.text,
                 )
             )
-            if event.sender_name and self._known_names.get(event.sender_id) != event.sender_name:
-                self._names[event.sender_id] = event.sender_name
+            if event.sender_name and self._known_names.get(sender) != event.sender_name:
+                self._names[sender] = event.sender_name
             if len(self._rows) >= self._max_rows:
                 await self.flush()
             elif self._timer is None:
                 self._timer = asyncio.create_task(self._flush_later())
         elif isinstance(event, JoinEvent):
-            await self.flush()  # keep the log in order around membership changes
-            names = dict(zip(event.member_ids, event.member_names, strict=False))
-            await self._repo.upsert_contacts(((i, n) for i, n in names.items() if n), event.at)
-            for member in event.member_ids:
-                await self._repo.record_join(event.room_id, member, event.at, event.inviter_id)
-            await self._repo.record_activity(
-                [
-                    ActivityRow(room_id=event.room_id, contact_id=m, kind="join", at=event.at)
-                    for m in event.member_ids
-                ]
+            await self._flush_before(event)  # keep the log in order around membership changes
+            room = _id(event.room_id)
+            members = [_id(m) for m in event.member_ids]
+            inviter = None if event.inviter_id is None else _id(event.inviter_id)
+            names = dict(zip(members, event.member_names, strict=False))
+            await self._upsert_names({i: n for i, n in names.items() if n}, event)
+            for member in members:
+                try:
+                    await self._repo.record_join(room, member, event.at, inviter)
+                except Exception:
+                    log.exception("join of %r in %r not recorded", member, room)
+            await self._record(
+                [ActivityRow(room_id=room, contact_id=m, kind="join", at=event.at) for m in members]
             )
         elif isinstance(event, LeaveEvent):
-            await self.flush()
-            for member in event.member_ids:
-                await self._repo.record_leave(event.room_id, member, event.at, event.remover_id)
-            await self._repo.record_activity(
+            await self._flush_before(event)
+            room = _id(event.room_id)
+            members = [_id(m) for m in event.member_ids]
+            remover = None if event.remover_id is None else _id(event.remover_id)
+            for member in members:
+                try:
+                    await self._repo.record_leave(room, member, event.at, remover)
+                except Exception:
+                    log.exception("leave of %r from %r not recorded", member, room)
+            await self._record(
                 [
-                    ActivityRow(room_id=event.room_id, contact_id=m, kind="leave", at=event.at)
-                    for m in event.member_ids
+                    ActivityRow(room_id=room, contact_id=m, kind="leave", at=event.at)
+                    for m in members
                 ]
             )
         return None  # observe only: later handlers still see the event
+
+    async def _flush_before(self, event: Event) -> None:
+        """Flush what is buffered; a failure here must not lose ``event``."""
+        try:
+            await self.flush()
+        except Exception:
+            log.exception("activity flush before %s failed; rows kept", type(event).__name__)
+
+    async def _record(self, rows: list[ActivityRow]) -> None:
+        """Write join/leave rows now, or keep them for the next flush."""
+        try:
+            await self._repo.record_activity(rows)
+        except ActivityNotStored as exc:
+            log.warning("%s; kept for the next flush", exc)
+            self._rows.extend(exc.rows)
+
+    async def _upsert_names(self, names: dict[str, str], event: Event) -> None:
+        if not names:
+            return
+        try:
+            await self._repo.upsert_contacts(names.items(), event.at)
+        except Exception:
+            log.exception("contact names not stored (they are sent again next time)")
 
     async def _flush_later(self) -> None:
         try:
@@ -94,21 +145,39 @@ class ActivityRecorder:
             log.exception("activity flush failed; rows are kept for the next try")
 
     async def flush(self) -> None:
+        """Write what is buffered.  Rows the database refuses are skipped (and
+        logged) by the repository; rows it could not reach stay buffered and
+        :class:`ActivityNotStored` is raised."""
         async with self._lock:
             if not self._rows:
                 return
             rows, names = self._rows, self._names
             self._rows, self._names = [], {}
-            try:
-                if names:
+            if names:
+                try:
                     await self._repo.upsert_contacts(names.items(), rows[-1].at)
-                await self._repo.record_activity(rows)
+                except Exception:
+                    log.exception("contact names not stored (they are sent again next time)")
+                    names = {}
+            try:
+                written = await self._repo.record_activity(rows)
+            except ActivityNotStored as exc:
+                self._rows[:0] = exc.rows  # nothing is lost: retry with the next flush
+                self._names = {**names, **self._names}
+                excess = len(self._rows) - BUFFER_MAX
+                if excess > 0:
+                    del self._rows[:excess]
+                    log.error("database unreachable: %d oldest activity rows dropped", excess)
+                self.flushed += len(rows) - len(exc.rows)
+                raise
             except Exception:
-                self._rows[:0] = rows  # nothing is lost: retry with the next flush
+                self._rows[:0] = rows  # a bug, not a row: keep everything, say so
                 self._names = {**names, **self._names}
                 raise
+            if len(self._known_names) + len(names) > KNOWN_NAMES_MAX:
+                self._known_names.clear()
             self._known_names.update(names)
-            self.flushed += len(rows)
+            self.flushed += written
 
     async def close(self) -> None:
         if self._timer is not None:

@@ -102,7 +102,9 @@ class PauseCommands(BaseHandler):
             )
         label = kind if isinstance(kind, str) else kind.value
         if self._pauses is not None:
-            paused = {p.kind for p in await self._pauses.open_pauses(ctx.bot_id, ctx.clock.now())}
+            paused = {
+                p.kind for p in await self._pauses.open_pauses(ctx.repo.account_id, ctx.clock.now())
+            }
             if (kind == "all" and not paused) or (kind != "all" and label not in paused):
                 return self._reply(event, t.not_paused.format(kind=label, kinds=kinds), "none", [])
         decision = ClosePause(

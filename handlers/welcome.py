@@ -102,7 +102,7 @@ class WelcomeRitual(BaseHandler):
                 log.info("join of %s in %s is too old to welcome", member, event.room_id)
                 continue
             queued += await self._store.queue(
-                ctx.bot_id,
+                ctx.repo.account_id,
                 event.room_id,
                 member,
                 stay=membership.join_count,
@@ -116,11 +116,13 @@ class WelcomeRitual(BaseHandler):
         return Result()
 
     async def _left(self, event: LeaveEvent, ctx: Context) -> None:
-        if not ctx.bot_id:
-            return
         for member in event.member_ids:
             if await self._store.drop_member(
-                ctx.bot_id, event.room_id, member, ctx.clock.now(), "left before the welcome"
+                ctx.repo.account_id,
+                event.room_id,
+                member,
+                ctx.clock.now(),
+                "left before the welcome",
             ):
                 log.info("%s left %s before the welcome: dropped from it", member, event.room_id)
 

@@ -169,13 +169,14 @@ class ConnectionLog(Base):
     __tablename__ = "connection_log"
     __table_args__ = (
         CheckConstraint(_in("event", CONNECTION_EVENTS), name="event"),
-        Index("ix_connection_log_at", "at"),
+        Index("ix_connection_log_account_id_at", "account_id", "at"),
     )
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     at: Mapped[datetime]
     event: Mapped[str] = mapped_column(String(16))
-    account_id: Mapped[str] = mapped_column(ID)
+    account_id: Mapped[str] = mapped_column(ID)  # the bot account (bot.account)
+    wechat_id: Mapped[str] = mapped_column(ID)  # the WeChat id that was logged in
     detail: Mapped[str] = mapped_column(Text)
 
 

@@ -11,12 +11,14 @@ UTC); a naive one is refused with ValueError before anything is written.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, case, func, or_, select, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -230,6 +232,49 @@ def _outbox_items(rows: Iterable[Any]) -> list[OutboxItem]:
     return sorted((_outbox_item(r) for r in rows), key=lambda i: (i.created_at, i.id))
 
 
+log = logging.getLogger(__name__)
+
+
+class ActivityNotStored(Exception):
+    """The database could not be reached: ``rows`` were not written (any
+    rows before them in the batch were)."""
+
+    def __init__(self, rows: list[ActivityRow], cause: BaseException) -> None:
+        super().__init__(f"{len(rows)} activity rows not stored: {_first_line(cause)}")
+        self.rows = rows
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """The database itself is in trouble (down, locked, out of connections),
+    as opposed to one row it refuses: retrying row by row would not help."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(
+        exc,
+        sa_exc.OperationalError
+        | sa_exc.InterfaceError
+        | sa_exc.DisconnectionError
+        | sa_exc.TimeoutError
+        | OSError
+        | TimeoutError,
+    )
+
+
+# What a database (or its driver) says of data it refuses, and of itself when
+# it is in trouble; anything else is a bug and propagates unchanged.
+_ROW_ERRORS = (sa_exc.SQLAlchemyError, ValueError, TypeError, UnicodeError, OSError, TimeoutError)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+
+
+def _clean_id(value: str) -> str:
+    """Ids come from the puppet's JSON: make them storable, like texts."""
+    return clean_text(value)
+
+
 class Repository:
     """Async data access for one bot account; safe to share (one session per call).
 
@@ -262,33 +307,67 @@ class Repository:
     # -- activity (the hot path) -------------------------------------------
 
     async def record_activity(self, rows: Sequence[ActivityRow]) -> int:
-        """Append a batch of activity and roll it into member_stats, atomically.
+        """Append a batch of activity and roll it into member_stats.
 
         Returns the number of events written.  Texts are cut to
-        ``max_text_length`` characters and made storable (see ``clean_text``).
+        ``max_text_length`` characters and made storable (see ``clean_text``);
+        ids too (a lone surrogate becomes U+FFFD).  The batch is one
+        transaction; if it fails for anything but an unreachable database, it
+        is written again row by row, and a row that still fails is logged and
+        skipped, so one bad row never stops the log.  When the database cannot
+        be reached, :class:`ActivityNotStored` names the rows not written.
         """
         if not rows:
             return 0
+        try:
+            return await self._write_activity(rows)
+        except _ROW_ERRORS as exc:
+            if _unreachable(exc):
+                raise ActivityNotStored(list(rows), exc) from exc
+            log.warning(
+                "activity batch of %d rows failed (%s); writing it row by row",
+                len(rows),
+                _first_line(exc),
+            )
+        written = 0
+        for i, row in enumerate(rows):
+            try:
+                written += await self._write_activity([row])
+            except _ROW_ERRORS as exc:
+                if _unreachable(exc):
+                    raise ActivityNotStored(list(rows[i:]), exc) from exc
+                log.error(
+                    "activity row skipped: %s of %r in %r at %s: %s",
+                    row.kind,
+                    row.contact_id,
+                    row.room_id,
+                    row.at.isoformat(),
+                    _first_line(exc),
+                )
+        return written
+
+    async def _write_activity(self, rows: Sequence[ActivityRow]) -> int:
         limit = self.max_text_length
         events: list[dict[str, Any]] = []
         rollups: dict[tuple[str, str], _Rollup] = {}
         for r in rows:
             at = r.at  # ActivityRow refused naive times already
             text = None if r.text is None else clean_text(r.text, limit)
+            room_id, contact_id = _clean_id(r.room_id), _clean_id(r.contact_id)
             events.append(
                 {
-                    "room_id": r.room_id,
-                    "contact_id": r.contact_id,
+                    "room_id": room_id,
+                    "contact_id": contact_id,
                     "kind": r.kind,
                     # Informational: cut rather than fail a batch on PostgreSQL.
-                    "message_kind": r.message_kind and r.message_kind[:32],
-                    "message_id": r.message_id and r.message_id[:128],
+                    "message_kind": r.message_kind and clean_text(r.message_kind, 32),
+                    "message_id": r.message_id and clean_text(r.message_id, 128),
                     "text": text,
                     "at": at,
                 }
             )
             spoke = at if r.kind == "message" else None
-            key = (r.room_id, r.contact_id)
+            key = (room_id, contact_id)
             roll = rollups.get(key)
             if roll is None:
                 rollups[key] = _Rollup(at, at, spoke, 1 if spoke is not None else 0)
@@ -750,13 +829,15 @@ class Repository:
             return [_audit_entry(r) for r in (await session.scalars(stmt)).all()]
 
     async def log_connection(
-        self, event: str, account_id: str, at: datetime, detail: str = ""
+        self, event: str, wechat_id: str, at: datetime, detail: str = ""
     ) -> None:
+        """One row of the account's connection log; ``wechat_id``: who was logged in."""
         _check(event, CONNECTION_EVENTS, "connection event")
         row = ConnectionLog(
             at=require_aware(at, "at"),
             event=event,
-            account_id=account_id,
+            account_id=self.account_id,
+            wechat_id=wechat_id,
             detail=clean_text(detail, REASON_MAX_LENGTH),
         )
         async with self._sessions.begin() as session:
@@ -998,7 +1079,10 @@ class Repository:
             ).all()
             connections = (
                 await session.scalars(
-                    select(ConnectionLog).order_by(ConnectionLog.id.desc()).limit(max(recent, 1))
+                    select(ConnectionLog)
+                    .where(self._mine(ConnectionLog))
+                    .order_by(ConnectionLog.id.desc())
+                    .limit(max(recent, 1))
                 )
             ).all()
             outbox = await _outbox_counts(session, self.account_id)
@@ -1007,6 +1091,7 @@ class Repository:
             {
                 "event": c.event,
                 "account_id": c.account_id,
+                "wechat_id": c.wechat_id,
                 "at": c.at.isoformat(),
                 "detail": c.detail,
             }

@@ -20,6 +20,7 @@ from bot.config import validate_config_text
 from bot.transport.adapter import WechatyTransport
 
 BOT = "wxid_bot"
+ACCOUNT = "default"  # bot.account: the config names none
 OWNER = "wxid_owner"
 ADMIN = "wxid_admin"
 ROOM = "r1@chatroom"

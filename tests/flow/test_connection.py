@@ -123,4 +123,4 @@ async def test_a_logout_reaches_the_owners_wecom_group_robot(tmp_path: Path) -> 
 async def test_a_login_is_recorded(bot: Harness) -> None:
     report = await bot.repo.status_report()
     logins = [c for c in report["recent_connections"] if c["event"] == "login"]
-    assert len(logins) == 1 and logins[0]["account_id"] == "wxid_bot"
+    assert len(logins) == 1 and logins[0]["wechat_id"] == "wxid_bot"

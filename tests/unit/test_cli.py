@@ -208,3 +208,117 @@ def test_run_without_token_names_the_variable_and_leaks_nothing(tmp_path: Path) 
     assert proc.returncode != 0
     assert TOKEN_ENV in proc.stderr
     assert secret not in proc.stdout + proc.stderr
+
+
+def test_run_needs_an_owner_whatever_the_transport_kind(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = write(tmp_path, "bot.yaml", "transport: {kind: sandbox}\nowners: []\n")
+    assert main(["-c", str(path), "run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"{path}: owners: qunbot run connects to a real WeChat account")
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "data").exists(), "nothing is built before the check"
+
+
+# --------------------------------------------------------------------------
+# Files and databases that cannot hurt: one line each, exit code 2
+# --------------------------------------------------------------------------
+
+
+def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=tmp_path,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_config_check_of_a_fifo_returns_at_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fifo = tmp_path / "bot.yaml"
+    os.mkfifo(fifo)  # no writer: opening it for reading would block forever
+    assert main(["config", "check", str(fifo)]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"{fifo}: is a named pipe (FIFO), not a regular file; give the path of a bot.yaml file\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n"
+                for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+            )
+            + "owners: [wxid_a]\n",
+            "aliases expand the file to more than 50,000 values",
+        ),
+        ("owners: " + "[" * 5000 + "]" * 5000 + "\n", "nested more than 32 levels deep"),
+    ],
+    ids=["billion-laughs", "deep-nesting"],
+)
+def test_config_check_of_a_hostile_file_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, needle: str
+) -> None:
+    path = tmp_path / "bot.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert main(["config", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and needle in err and "Traceback" not in err
+
+
+def test_config_check_refuses_a_database_whose_directory_is_a_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "data").write_text("", encoding="utf-8")
+    path = write(tmp_path, "bot.yaml", "owners: [wxid_a]\n")  # default: data/qunbot.db
+    assert main(["config", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"{path}: database.url: cannot create {tmp_path / 'data'}: {tmp_path / 'data'} is a file, not a directory\n"
+    )
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["status"]])
+def test_a_database_that_cannot_be_opened_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    garbage = tmp_path / "q.db"
+    garbage.write_bytes(b"this is not a SQLite database" * 10)
+    write(tmp_path, "bot.yaml", "owners: [wxid_a]\n")
+    proc = run_cli(
+        tmp_path, "-c", "bot.yaml", *command, DATABASE_URL=f"sqlite+aiosqlite:///{garbage}"
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        f"qunbot: cannot open the database sqlite+aiosqlite:///{garbage}: "
+        "DatabaseError: file is not a database\n"
+    )
+
+
+def test_run_with_postgresql_down_is_one_line_without_the_password(tmp_path: Path) -> None:
+    write(tmp_path, "bot.yaml", "owners: [wxid_a]\n")
+    proc = run_cli(
+        tmp_path,
+        "-c",
+        "bot.yaml",
+        "run",
+        DATABASE_URL="postgresql+asyncpg://qunbot:sekrit@127.0.0.1:1/qunbot",
+        WECHATY_PUPPET_SERVICE_ENDPOINT="127.0.0.1:9",
+        WECHATY_PUPPET_SERVICE_TOKEN="token-not-used",
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(
+        "qunbot: cannot open the database postgresql+asyncpg://qunbot:***@127.0.0.1:1/qunbot: "
+    )
+    assert "sekrit" not in proc.stderr

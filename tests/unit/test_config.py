@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 
 from bot.config import (
     DEFAULT_DATABASE_URL,
+    MAX_CONFIG_BYTES,
+    MAX_YAML_DEPTH,
     BotConfig,
     ConfigError,
     ConfigIssue,
@@ -528,12 +531,13 @@ def test_effective_database_url(tmp_path: Path) -> None:
     "url",
     [
         "sqlite+aiosqlite:////var/lib/qunbot.db",
-        "sqlite+aiosqlite://",
-        "sqlite+aiosqlite:///:memory:",
         "postgresql+asyncpg://u@h/db",
     ],
 )
-def test_database_url_left_alone_when_not_relative(url: str, tmp_path: Path) -> None:
+def test_database_url_left_alone_when_not_relative(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bot.config.database_location_problem", lambda url: None)
     cfg = cfg_of(f"database:\n  url: '{url}'\n")
     assert effective_database_url(cfg, {}, tmp_path) == url
 
@@ -671,3 +675,194 @@ def test_wrong_container_types_are_explained() -> None:
     issue = one_issue("bot: {}\ngroups: [1@chatroom]\n")
     assert (issue.line, issue.column, issue.field) == (2, 9, "groups")
     assert "mapping" in issue.message
+
+
+# --------------------------------------------------------------------------
+# Files that cannot hurt: size, kind, nesting, aliases
+# --------------------------------------------------------------------------
+
+
+def load_issue(path: Path) -> ConfigIssue:
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (issue,) = info.value.issues
+    assert "\n" not in str(issue)
+    return issue
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"bot: {}\n" + b"# padding\n" * (MAX_CONFIG_BYTES // 10 + 1))
+    issue = load_issue(path)
+    assert issue.file == str(path) and "at most 1,048,576 bytes" in issue.message
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    path = tmp_path / "pipe.yaml"
+    os.mkfifo(path)
+    assert "named pipe (FIFO), not a regular file" in load_issue(path).message
+
+
+def test_a_device_is_refused_without_reading_it() -> None:
+    issue = load_issue(Path("/dev/zero"))
+    assert "character device, not a regular file" in issue.message
+
+
+def test_a_directory_is_refused(tmp_path: Path) -> None:
+    assert "directory, not a regular file" in load_issue(tmp_path).message
+
+
+def test_billion_laughs_is_refused_at_the_alias_that_overflows() -> None:
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, 10):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    issue = one_issue("\n".join(lines) + "\n")
+    assert "aliases expand the file to more than" in issue.message
+    assert issue.line is not None and issue.line <= 10
+
+
+def test_a_few_aliases_are_fine() -> None:
+    cfg = cfg_of(
+        """\
+        owners: &bosses [wxid_boss]
+        admins: *bosses
+        """
+    )
+    assert cfg.admins == ("wxid_boss",)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "bot: " + "[" * 5000 + "]" * 5000 + "\n",
+        "bot: " + "{a:\n" * 5000 + "1" + "}" * 5000 + "\n",
+        "".join(" " * i + f"k{i}:\n" for i in range(200)) + " " * 200 + "v: 1\n",
+    ],
+    ids=["flow-lists", "flow-mappings", "block-mappings"],
+)
+def test_deep_nesting_is_one_line_not_a_recursion_error(text: str) -> None:
+    issue = one_issue(text)
+    assert f"nested more than {MAX_YAML_DEPTH} levels deep" in issue.message
+    assert issue.line is not None
+
+
+def test_too_many_values_are_refused() -> None:
+    issue = one_issue("admins:\n" + "  - x\n" * 60_000)
+    assert "more than 50,000 values" in issue.message
+
+
+# --------------------------------------------------------------------------
+# Values that cannot hurt: databases, numbers, ids
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite+aiosqlite://",
+        "sqlite+aiosqlite:///:memory:",
+        "sqlite+aiosqlite:///file:qunbot?mode=memory&cache=shared&uri=true",
+    ],
+)
+def test_an_in_memory_database_is_refused(url: str) -> None:
+    issue = one_issue(f"database:\n  url: '{url}'\n")
+    assert issue.field == "database.url" and "in-memory database" in issue.message
+    cfg = cfg_of("bot: {}\n")
+    with pytest.raises(ConfigError, match=r"DATABASE_URL: .*in-memory database"):
+        effective_database_url(cfg, {"DATABASE_URL": url})
+
+
+def test_a_database_under_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("not a directory", encoding="utf-8")
+    path = tmp_path / "bot.yaml"
+    path.write_text("database:\n  url: sqlite+aiosqlite:///data/qunbot.db\n", encoding="utf-8")
+    cfg = load_config(path)
+    with pytest.raises(ConfigError) as info:
+        effective_database_url(cfg, {})
+    (issue,) = info.value.issues
+    assert (issue.file, issue.field) == (str(path), "database.url")
+    assert (
+        issue.message
+        == f"cannot create {tmp_path / 'data'}: {tmp_path / 'data'} is a file, not a directory"
+    )
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_a_database_in_a_read_only_directory_is_refused(tmp_path: Path) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        env = {"DATABASE_URL": f"sqlite+aiosqlite:///{ro / 'sub' / 'q.db'}"}
+        with pytest.raises(ConfigError, match="not writable"):
+            effective_database_url(cfg_of("bot: {}\n"), env)
+    finally:
+        ro.chmod(0o700)
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        (
+            "tiers:\n  member:\n    welcome:\n      max_mentions: true\n",
+            "tiers.member.welcome.max_mentions",
+        ),
+        (
+            "groups:\n  r1@chatroom:\n    welcome: {window_seconds: false}\n",
+            "groups.r1@chatroom.welcome.window_seconds",
+        ),
+        ("activity:\n  flush_max_rows: true\n", "activity.flush_max_rows"),
+        ("governor:\n  message_burst: yes\n", None),
+        ("governor:\n  messages_per_min: true\n", "governor.messages_per_min"),
+        ("bot:\n  reminder_check_minutes: true\n", "bot.reminder_check_minutes"),
+    ],
+)
+def test_yes_no_values_are_not_numbers(text: str, field: str | None) -> None:
+    if field is None:  # YAML 1.2: 'yes' is text, refused as not a number
+        assert one_issue(text).field == "governor.message_burst"
+        return
+    issue = one_issue(text)
+    assert issue.field == field
+    assert issue.message.startswith("expected a number, found the yes/no value")
+
+
+def test_ints_are_still_fine_where_floats_are_expected() -> None:
+    cfg = cfg_of("governor:\n  messages_per_min: 12\nbot:\n  reminder_check_minutes: 5\n")
+    assert cfg.governor.messages_per_min == 12.0 and cfg.bot.reminder_check_minutes == 5.0
+
+
+@pytest.mark.parametrize(
+    ("value", "char"),
+    [
+        ("wxid_boss\u200b", "U+200B ZERO WIDTH SPACE"),
+        ("wxid_\u202eboss", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+        ("wxid_\x07boss", "U+0007"),
+        ("wxid_\x85boss", "U+0085"),
+        ("wxid_\ufeffboss", "U+FEFF"),
+    ],
+)
+def test_ids_with_invisible_characters_are_refused(value: str, char: str) -> None:
+    escaped = json.dumps(value)
+    for text, field in [
+        (f"owners: [{escaped}]\n", "owners[0]"),
+        (f"admins: [{escaped}]\n", "admins[0]"),
+        (f"groups:\n  r1@chatroom:\n    admins: [{escaped}]\n", "groups.r1@chatroom.admins[0]"),
+        (f"sandbox:\n  members: [{{id: {escaped}, name: x}}]\n", "sandbox.members[0].id"),
+    ]:
+        issue = one_issue(text)
+        assert issue.field == field
+        assert "invisible or control character" in issue.message and char in issue.message
+        assert str(issue).isprintable()
+
+
+def test_room_ids_with_invisible_characters_are_refused() -> None:
+    issue = one_issue('groups:\n  "1\\u200b@chatroom": {}\n')
+    assert "U+200B ZERO WIDTH SPACE" in issue.message
+    assert str(issue).isprintable()
+
+
+def test_a_very_long_line_is_refused_before_parsing() -> None:
+    issue = one_issue("# " + "x" * 20_000 + "\nowners: [wxid_a]\n")
+    assert (issue.line, issue.column) == (1, 16_385)
+    assert "line is 20,002 characters long" in issue.message

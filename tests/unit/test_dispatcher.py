@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from bot.actions import Say
-from bot.dispatcher import Dispatcher
+from bot.alerts import AlertKind, LogAlerter
+from bot.clock import ManualClock
+from bot.dispatcher import Dispatcher, HandlerFailureAlarm
 from bot.events import Event, MessageEvent, MessageKind
 from handlers.base import BaseHandler, Context, Result
 
@@ -116,3 +118,172 @@ async def test_events_the_context_refuses_reach_no_handler() -> None:
     await d.join()
     assert rec.seen == []
     await d.close()
+
+
+# --------------------------------------------------------------------------
+# Bounded queue, idle rooms, handler-error hook (issue 6, item 12)
+# --------------------------------------------------------------------------
+
+
+class Gated(BaseHandler):
+    """Handles nothing until its gate opens."""
+
+    name = "gated"
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.seen: list[str] = []
+        self.forgotten: list[str] = []
+
+    async def handle(self, event: Event, ctx: Context) -> Result | None:
+        await self.gate.wait()
+        assert isinstance(event, MessageEvent)
+        self.seen.append(event.text)
+        return None
+
+    def forget_room(self, room_id: str) -> None:
+        self.forgotten.append(room_id)
+
+
+def bounded(handler: Any, *, clock: Any = None, **kw: Any) -> Dispatcher:
+    async def submit(actions: Any) -> None:
+        return None
+
+    return Dispatcher([[handler]], lambda e: object(), submit, clock=clock, **kw)  # type: ignore[arg-type,return-value]
+
+
+async def test_put_holds_the_producer_while_the_queue_is_full_and_loses_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    handler = Gated()
+    d = bounded(handler, max_queued=10, max_queued_per_room=10)
+
+    async def produce() -> None:
+        for i in range(25):
+            await d.put(msg("r@chatroom", str(i)))
+
+    with caplog.at_level(logging.WARNING, logger="bot.dispatcher"):
+        producer = asyncio.create_task(produce())
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not producer.done(), "the producer is held while handlers are stuck"
+        assert d.pending == 10
+        handler.gate.set()
+        await producer
+        await d.join()
+    assert handler.seen == [str(i) for i in range(25)]
+    full = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert full and "event queue full: 10 events pending" in full[0].getMessage()
+    assert "new events wait until handlers catch up" in full[0].getMessage()
+    await d.close()
+
+
+async def test_one_flooded_room_is_bounded_on_its_own() -> None:
+    handler = Gated()
+    d = bounded(handler, max_queued=100, max_queued_per_room=3)
+    for i in range(4):  # one being handled, three queued
+        await d.put(msg("busy@chatroom", str(i)))
+    waiting = asyncio.create_task(d.put(msg("busy@chatroom", "4")))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not waiting.done()
+    handler.gate.set()
+    await waiting
+    await d.join()
+    assert handler.seen == ["0", "1", "2", "3", "4"]
+    await d.close()
+
+
+async def test_feed_over_the_bound_keeps_the_event_and_warns(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    handler = Gated()
+    handler.gate.set()
+    d = bounded(handler, max_queued=2, max_queued_per_room=2)
+    with caplog.at_level(logging.WARNING, logger="bot.dispatcher"):
+        for i in range(5):
+            d.feed(msg("r@chatroom", str(i)))
+    await d.join()
+    assert handler.seen == ["0", "1", "2", "3", "4"]
+    assert any("accepted anyway" in r.getMessage() for r in caplog.records)
+    await d.close()
+
+
+async def test_lanes_of_rooms_silent_for_a_day_are_closed_and_handlers_forget_them() -> None:
+    clock = ManualClock(T0)
+    handler = Gated()
+    handler.gate.set()
+    d = bounded(handler, clock=clock)
+    d.feed(msg("quiet@chatroom", "hello"))
+    d.feed(msg("busy@chatroom", "hello"))
+    await d.join()
+    await clock.advance(23 * 3600)
+    d.feed(msg("busy@chatroom", "still here"))
+    await d.join()
+    assert sorted(d.rooms) == ["busy@chatroom", "quiet@chatroom"]
+    await clock.advance(3600 + 1)
+    d.feed(msg("busy@chatroom", "and here"))
+    await d.join()
+    assert d.rooms == ["busy@chatroom"]
+    assert handler.forgotten == ["quiet@chatroom"]
+    d.feed(msg("quiet@chatroom", "back"))  # a room that speaks again gets a new lane
+    await d.join()
+    assert handler.seen[-1] == "back" and sorted(d.rooms) == ["busy@chatroom", "quiet@chatroom"]
+    await d.close()
+
+
+async def test_every_handler_failure_reaches_the_hook_and_is_counted() -> None:
+    calls: list[tuple[str, str, str]] = []
+    rec = Recorder("rec")
+
+    async def submit(actions: Any) -> None:
+        return None
+
+    d = Dispatcher(
+        [[Boom()], [rec]],
+        lambda e: object(),  # type: ignore[arg-type,return-value]
+        submit,
+        on_handler_error=lambda name, event, exc: calls.append(
+            (name, type(event).__name__, str(exc))
+        ),
+    )
+    for i in range(3):
+        d.feed(msg("r@chatroom", str(i)))
+    await d.join()
+    assert calls == [("boom", "MessageEvent", "handler bug")] * 3
+    assert d.failures_by_handler == {"boom": 3}
+    assert rec.seen == ["0", "1", "2"]
+    await d.close()
+
+
+async def test_failure_alarm_alerts_once_per_burst() -> None:
+    clock = ManualClock(T0)
+    alerter = LogAlerter()
+    alarm = HandlerFailureAlarm(alerter, clock, threshold=5, window_seconds=600)
+    event = msg("r@chatroom", "x")
+    for _ in range(4):
+        alarm("welcome", event, RuntimeError("db down"))
+        await clock.advance(60)
+    assert alerter.sent == []
+    for _ in range(10):  # the fifth within ten minutes, and more of the same burst
+        alarm("welcome", event, RuntimeError("db down"))
+        await clock.advance(60)
+    assert len(alerter.sent) == 1
+    alert = alerter.sent[0]
+    assert alert.kind is AlertKind.HANDLER_FAILING
+    assert "'welcome' step failed 5 times in 10 minutes" in alert.what
+    assert "RuntimeError: db down" in alert.what and "r@chatroom" in alert.where
+    await clock.advance(601)  # quiet for a whole window: the burst is over
+    for _ in range(5):
+        alarm("welcome", event, RuntimeError("db down again"))
+    assert len(alerter.sent) == 2
+
+
+async def test_scattered_failures_do_not_alert() -> None:
+    clock = ManualClock(T0)
+    alerter = LogAlerter()
+    alarm = HandlerFailureAlarm(alerter, clock, threshold=5, window_seconds=600)
+    for _ in range(20):
+        alarm("commands", msg("r@chatroom", "x"), ValueError("odd input"))
+        await clock.advance(200)  # three per ten minutes at most
+    assert alerter.sent == []

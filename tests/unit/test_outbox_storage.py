@@ -504,7 +504,8 @@ async def test_counts_and_status_report(store: Store) -> None:
     assert recent[0] == report["last_connection"]
     assert recent[0] == {
         "event": "disconnect",
-        "account_id": "wxid_bot",
+        "account_id": repo.account_id,
+        "wechat_id": "wxid_bot",
         "at": at(31).isoformat(),
         "detail": "#11",
     }

@@ -579,7 +579,7 @@ async def test_connection_log(store: Store) -> None:
     await store.repo.log_connection("disconnect", "wxid_bot", at(5))
     async with store.sessions() as session:
         rows = (await session.execute(select(ConnectionLog).order_by(ConnectionLog.id))).scalars()
-        got = [(r.event, r.account_id, r.at, r.detail) for r in rows]
+        got = [(r.event, r.wechat_id, r.at, r.detail) for r in rows]
     assert got == [("login", "wxid_bot", at(0), "padlocal"), ("disconnect", "wxid_bot", at(5), "")]
     with pytest.raises(ValueError, match="event"):
         await store.repo.log_connection("crash", "wxid_bot", at(6))

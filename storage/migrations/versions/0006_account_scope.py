@@ -2,7 +2,8 @@
 
 Several bot accounts will share one database: the outbox (its idempotency
 keys namespaced by account), the audit log and the bot's presence and role
-per group carry the account id.  Rows written before this revision belong to
+per group carry the account id; the connection log keeps the WeChat id that
+was logged in apart from the account.  Rows written before this revision belong to
 the account ``default`` (the ``bot.account`` a config has when it sets none).
 
 Revision ID: 0006
@@ -59,8 +60,23 @@ def upgrade() -> None:
         "ix_outbox_account_id_status_created_at", "outbox", ["account_id", "status", "created_at"]
     )
 
+    # The connection log said which WeChat id was logged in: that is its
+    # wechat_id now, and the account is the configured one.
+    op.drop_index("ix_connection_log_at", table_name="connection_log")
+    with op.batch_alter_table("connection_log") as batch:
+        batch.add_column(sa.Column("wechat_id", ID, nullable=True))
+    op.execute("UPDATE connection_log SET wechat_id = account_id, account_id = 'default'")
+    with op.batch_alter_table("connection_log") as batch:
+        batch.alter_column("wechat_id", existing_type=ID, nullable=False)
+    op.create_index("ix_connection_log_account_id_at", "connection_log", ["account_id", "at"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_connection_log_account_id_at", table_name="connection_log")
+    op.execute("UPDATE connection_log SET account_id = wechat_id")
+    with op.batch_alter_table("connection_log") as batch:
+        batch.drop_column("wechat_id")
+    op.create_index("ix_connection_log_at", "connection_log", ["at"])
     op.drop_index("ix_outbox_account_id_status_created_at", table_name="outbox")
     with op.batch_alter_table("outbox") as batch:
         batch.drop_constraint("uq_outbox_account_id_key", type_="unique")
