@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import logging
 import os
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from bot.actions import Action
 from bot.alerts import Alert, AlertKind, ManagedAlerter, build_alerter
 from bot.clock import Clock, SystemClock
 from bot.config import BotConfig, effective_database_url
-from bot.dispatcher import Dispatcher
+from bot.dispatcher import Dispatcher, HandlerFailureAlarm
 from bot.events import (
     BotJoinedRoomEvent,
     Event,
@@ -143,6 +143,10 @@ class App:
             max_queued=config.bot.event_queue_max,
             max_queued_per_room=config.bot.event_queue_max_per_room,
             idle_room_seconds=config.bot.idle_room_hours * 3600,
+            # A handler that keeps failing reaches the owners, once per burst.
+            on_handler_error=HandlerFailureAlarm(
+                self.alerter, self.clock, account_id=config.bot.account
+            ),
         )
         self.calendar = Calendar(ZoneInfo(config.bot.timezone))
         self.calendar.add(
@@ -248,10 +252,12 @@ class App:
 
     # -------------------------------------------------------------- events
 
-    def on_event(self, event: Event) -> None:
+    def on_event(self, event: Event) -> Awaitable[None] | None:
+        """The transport's sink.  Returns an awaitable only when the dispatcher
+        is full: the transport then waits (back-pressure) and nothing is lost."""
         if not self._accepting:
             log.debug("stopping: %s not handled", type(event).__name__)
-            return
+            return None
         if isinstance(event, LoginEvent):
             self.bot_id = event.account_id
             log.info("logged in as %s (%s)", event.account_id, event.name)
@@ -265,13 +271,16 @@ class App:
             self._spawn(self.bot_removed(event.room_id, event.at, "a room-leave event"))
             others = tuple(m for m in event.member_ids if not self._bot_in((m,)))
             if not others:
-                return
+                return None
             event = dataclasses.replace(event, member_ids=others)
         elif isinstance(event, BotJoinedRoomEvent):
             self._bot_joined(event)
-        self.dispatcher.feed(event)
         if isinstance(event, LoginEvent):
-            self._spawn(self.refresh_member_lists())
+            self._spawn(self.refresh_member_lists())  # runs after the login is queued
+        if self.dispatcher.full(event):
+            return self.dispatcher.put(event)
+        self.dispatcher.feed(event)
+        return None
 
     def _feed(self, event: Event) -> None:
         """Events the handlers find (joins and leaves a member list reveals)."""

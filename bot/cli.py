@@ -158,7 +158,9 @@ def build_app(config: BotConfig, base_dir: Path, *, transport: str | None = None
         if not token:
             raise SystemExit(f"qunbot run: set the puppet service token in {TOKEN_ENV}")
         puppet = ServicePuppet(endpoint, token)
-    wechaty = WechatyTransport(puppet, clock=clock, name=config.bot.name)
+    wechaty = WechatyTransport(
+        puppet, clock=clock, name=config.bot.name, max_backlog=config.bot.event_queue_max
+    )
     return App(config, wechaty, AppOptions(base_dir=base_dir, clock=clock)), puppet
 
 

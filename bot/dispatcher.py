@@ -129,6 +129,10 @@ class Dispatcher:
             else "accepted anyway: this producer cannot wait",
         )
 
+    def full(self, event: Event) -> bool:
+        """Whether :meth:`put` would wait for this event (its lane or the queue is full)."""
+        return self._over(self._key(event))
+
     async def put(self, event: Event) -> None:
         """Queue an event, waiting while its room's lane or the whole queue is
         full (back-pressure: the caller is held, nothing is dropped)."""

@@ -275,6 +275,9 @@ class Executor:
         self._actions[key] = action
         # A retried action keeps the urgency it was first queued with.
         enqueued_at = self._enqueued_at.setdefault(key, mono)
+        not_after = None
+        if action.not_after is not None:  # the queue drops it then, without a turn
+            not_after = mono + (action.not_after - self._clock.now()).total_seconds()
         self.queue.push(
             QueueEntry(
                 id=key,
@@ -282,6 +285,7 @@ class Executor:
                 room_id=action.room_id,
                 priority=action.priority,
                 enqueued_at=enqueued_at,
+                not_after=not_after,
             )
         )
 

@@ -113,6 +113,7 @@ class WechatyTransport:
         name: str = "qunbot",
         watchdog_timeout: float = 60.0,
         ding_timeout: float = 15.0,
+        max_backlog: int = 10_000,
     ) -> None:
         self._puppet = puppet
         self._clock = clock
@@ -140,6 +141,14 @@ class WechatyTransport:
         self._undelivered = 0
         self._delivered = asyncio.Event()
         self._delivered.set()
+        # Back-pressure: past ``max_backlog`` events received and not yet
+        # delivered, a puppet that reads a stream (gRPC) stops reading it until
+        # there is room, so memory stays bounded and the gateway is held back.
+        self.max_backlog = max_backlog
+        self._has_room = asyncio.Event()
+        self._has_room.set()
+        if hasattr(puppet, "backpressure"):
+            puppet.backpressure = self.room_for_more
 
     @property
     def puppet(self) -> Any:
@@ -274,12 +283,29 @@ class WechatyTransport:
             assert self._sink is not None
             for event in events:
                 try:
-                    self._sink(event)
+                    held = self._sink(event)
+                    if held is not None:
+                        await held  # the dispatcher is full: wait, lose nothing
                 except Exception:
                     log.exception("the event sink failed on %s", type(event).__name__)
             self._undelivered -= 1
+            if self._undelivered < self.max_backlog:
+                self._has_room.set()
             if self._undelivered == 0:
                 self._delivered.set()
+
+    async def room_for_more(self) -> None:
+        """Wait while the backlog of undelivered events is full.
+
+        The stream is alive while we choose not to read it: the watchdog is
+        fed meanwhile, so a busy bot is not mistaken for a frozen connection.
+        """
+        while self._undelivered >= self.max_backlog:
+            self._has_room.clear()
+            if self.supervisor is not None:
+                self.supervisor.feed()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._has_room.wait(), 5.0)
 
     async def drain(self) -> None:
         """Wait until every event received so far has been delivered."""

@@ -6,13 +6,14 @@ only the app wires :meth:`Transport.start`'s sink to the dispatcher.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bot.actions import Action
 from bot.events import Event
 
-Sink = Callable[[Event], None]
+# May return an awaitable: the transport then waits for it (back-pressure).
+Sink = Callable[[Event], Awaitable[None] | None]
 
 
 class ActionFailed(Exception):

@@ -333,6 +333,9 @@ class ServicePuppet(PuppetService):
         self._event_stream = AsyncIOEventEmitter()
         self.login_user_id = None
         self.skipped_events = 0
+        # Set by the transport: awaited before each event is emitted, so a bot
+        # that is behind stops reading the stream (HTTP/2 flow control).
+        self.backpressure: Callable[[], Awaitable[None]] | None = None
 
     def __repr__(self) -> str:  # never show the token
         return f"ServicePuppet(endpoint={self.options.end_point!r})"
@@ -543,4 +546,6 @@ class ServicePuppet(PuppetService):
                     "skipped a malformed %s event: %.200r", kind, response.payload, exc_info=True
                 )
                 continue
+            if self.backpressure is not None:
+                await self.backpressure()  # the bot is behind: stop reading for now
             self._event_stream.emit(event, payload)
