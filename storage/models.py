@@ -118,6 +118,9 @@ class ActivityEvent(Base):
     __table_args__ = (
         CheckConstraint(_in("kind", ACTIVITY_KINDS), name="kind"),
         Index("ix_activity_events_room_id_at", "room_id", "at"),
+        # A message is the group's, not the account's: two bot accounts in one
+        # group (or a replayed event) store it once.  NULL ids never collide.
+        UniqueConstraint("room_id", "message_id"),
     )
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)

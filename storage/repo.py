@@ -106,6 +106,36 @@ class _Rollup:
     message_count: int
 
 
+def _rollup(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """member_stats increments for the activity rows just written."""
+    rollups: dict[tuple[str, str], _Rollup] = {}
+    for e in events:
+        at = e["at"]
+        spoke = at if e["kind"] == "message" else None
+        key = (e["room_id"], e["contact_id"])
+        roll = rollups.get(key)
+        if roll is None:
+            rollups[key] = _Rollup(at, at, spoke, 1 if spoke is not None else 0)
+            continue
+        roll.first_seen_at = min(roll.first_seen_at, at)
+        roll.last_active_at = max(roll.last_active_at, at)
+        if spoke is not None:
+            roll.message_count += 1
+            if roll.last_spoke_at is None or spoke > roll.last_spoke_at:
+                roll.last_spoke_at = spoke
+    return [
+        {
+            "room_id": room_id,
+            "contact_id": contact_id,
+            "first_seen_at": roll.first_seen_at,
+            "last_spoke_at": roll.last_spoke_at,
+            "message_count": roll.message_count,
+            "last_active_at": roll.last_active_at,
+        }
+        for (room_id, contact_id), roll in rollups.items()
+    ]
+
+
 def _group_state(row: Group) -> GroupState:
     return GroupState(
         room_id=row.room_id,
@@ -349,11 +379,16 @@ class Repository:
     async def _write_activity(self, rows: Sequence[ActivityRow]) -> int:
         limit = self.max_text_length
         events: list[dict[str, Any]] = []
-        rollups: dict[tuple[str, str], _Rollup] = {}
+        seen: set[tuple[str, str]] = set()
         for r in rows:
             at = r.at  # ActivityRow refused naive times already
             text = None if r.text is None else clean_text(r.text, limit)
             room_id, contact_id = _clean_id(r.room_id), _clean_id(r.contact_id)
+            message_id = r.message_id and clean_text(r.message_id, 128)
+            if message_id:
+                if (room_id, message_id) in seen:
+                    continue  # the same message twice in one batch
+                seen.add((room_id, message_id))
             events.append(
                 {
                     "room_id": room_id,
@@ -361,51 +396,34 @@ class Repository:
                     "kind": r.kind,
                     # Informational: cut rather than fail a batch on PostgreSQL.
                     "message_kind": r.message_kind and clean_text(r.message_kind, 32),
-                    "message_id": r.message_id and clean_text(r.message_id, 128),
+                    "message_id": message_id or None,
                     "text": text,
                     "at": at,
                 }
             )
-            spoke = at if r.kind == "message" else None
-            key = (room_id, contact_id)
-            roll = rollups.get(key)
-            if roll is None:
-                rollups[key] = _Rollup(at, at, spoke, 1 if spoke is not None else 0)
-                continue
-            if at < roll.first_seen_at:
-                roll.first_seen_at = at
-            if at > roll.last_active_at:
-                roll.last_active_at = at
-            if spoke is not None:
-                roll.message_count += 1
-                if roll.last_spoke_at is None or spoke > roll.last_spoke_at:
-                    roll.last_spoke_at = spoke
-        stats = [
-            {
-                "room_id": room_id,
-                "contact_id": contact_id,
-                "first_seen_at": roll.first_seen_at,
-                "last_spoke_at": roll.last_spoke_at,
-                "message_count": roll.message_count,
-                "last_active_at": roll.last_active_at,
-            }
-            for (room_id, contact_id), roll in rollups.items()
-        ]
         async with self._sessions.begin() as session:
-            await session.execute(_EVENTS.insert(), events)
-            ins = _insert(session, _STATS)
-            new, old = ins.excluded, _STATS.c
-            upsert = ins.on_conflict_do_update(
-                index_elements=[old.room_id, old.contact_id],
-                set_={
-                    "first_seen_at": _earlier(new.first_seen_at, old.first_seen_at),
-                    "last_spoke_at": _later(new.last_spoke_at, old.last_spoke_at),
-                    "message_count": old.message_count + new.message_count,
-                    "last_active_at": _later(new.last_active_at, old.last_active_at),
-                },
+            stmt = (
+                _insert(session, _EVENTS)
+                .on_conflict_do_nothing(index_elements=[_EVENTS.c.room_id, _EVENTS.c.message_id])
+                .returning(_EVENTS.c.room_id, _EVENTS.c.message_id)
             )
-            await session.execute(upsert, stats)
-        return len(events)
+            stored = {(r, m) for r, m in (await session.execute(stmt, events)).all()}
+            written = [e for e in events if (e["room_id"], e["message_id"]) in stored]
+            stats = _rollup(written)
+            if stats:
+                ins = _insert(session, _STATS)
+                new, old = ins.excluded, _STATS.c
+                upsert = ins.on_conflict_do_update(
+                    index_elements=[old.room_id, old.contact_id],
+                    set_={
+                        "first_seen_at": _earlier(new.first_seen_at, old.first_seen_at),
+                        "last_spoke_at": _later(new.last_spoke_at, old.last_spoke_at),
+                        "message_count": old.message_count + new.message_count,
+                        "last_active_at": _later(new.last_active_at, old.last_active_at),
+                    },
+                )
+                await session.execute(upsert, stats)
+        return len(written)
 
     async def member_stats(self, room_id: str, contact_id: str) -> MemberStatsState | None:
         async with self._sessions() as session:

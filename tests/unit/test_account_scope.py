@@ -1,19 +1,20 @@
 """Two bot accounts on one database: each sees only what belongs to it.
 
 Outbox (with idempotency keys namespaced by account), audit log and the
-bot's presence and role per group are the account's; contract tests on
+bot's presence and role per group are the account's; a group's messages are
+the group's, stored once whichever account saw them.  Contract tests on
 every backend (``tests.unit.conftest``).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import session_factory, upgrade
 from storage.repo import Repository
-from storage.types import NewOutboxItem
+from storage.types import ActivityRow, NewOutboxItem
 
 T0 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 ROOM = "r1@chatroom"
@@ -79,3 +80,25 @@ async def test_each_account_has_its_own_presence_and_role_in_a_group(engine: Asy
     assert gb is not None and gb.bot_role == "unknown" and gb.left_at is not None
     assert [g.room_id for g in await a.active_groups()] == [ROOM]
     assert await b.active_groups() == []
+
+
+async def test_a_message_seen_by_two_accounts_in_one_group_counts_once(engine: AsyncEngine) -> None:
+    a, b = await accounts(engine)
+
+    def said(message_id: str, minute: int) -> ActivityRow:
+        return ActivityRow(
+            room_id=ROOM,
+            contact_id="wxid_m",
+            kind="message",
+            at=T0 + timedelta(minutes=minute),
+            message_kind="text",
+            message_id=message_id,
+            text="大家好",
+        )
+
+    assert await a.record_activity([said("m1", 0), said("m2", 1)]) == 2
+    assert await b.record_activity([said("m1", 0), said("m2", 1), said("m3", 2)]) == 1
+    assert await a.record_activity([said("m3", 2), said("m3", 2)]) == 0  # a replay
+    assert await a.count_activity(ROOM) == 3
+    stats = await b.member_stats(ROOM, "wxid_m")
+    assert stats is not None and stats.message_count == 3

@@ -3,7 +3,7 @@
 Several bot accounts will share one database: the outbox (its idempotency
 keys namespaced by account), the audit log and the bot's presence and role
 per group carry the account id; the connection log keeps the WeChat id that
-was logged in apart from the account.  Rows written before this revision belong to
+was logged in apart from the account; a message is stored once per group.  Rows written before this revision belong to
 the account ``default`` (the ``bot.account`` a config has when it sets none).
 
 Revision ID: 0006
@@ -60,6 +60,18 @@ def upgrade() -> None:
         "ix_outbox_account_id_status_created_at", "outbox", ["account_id", "status", "created_at"]
     )
 
+    # A message is stored once per group, whichever account saw it (and however
+    # often its event was replayed): keep the first copy of any duplicate.
+    op.execute(
+        "DELETE FROM activity_events WHERE message_id IS NOT NULL AND id NOT IN "
+        "(SELECT MIN(id) FROM activity_events WHERE message_id IS NOT NULL "
+        "GROUP BY room_id, message_id)"
+    )
+    with op.batch_alter_table("activity_events") as batch:
+        batch.create_unique_constraint(
+            "uq_activity_events_room_id_message_id", ["room_id", "message_id"]
+        )
+
     # The connection log said which WeChat id was logged in: that is its
     # wechat_id now, and the account is the configured one.
     op.drop_index("ix_connection_log_at", table_name="connection_log")
@@ -72,6 +84,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("activity_events") as batch:
+        batch.drop_constraint("uq_activity_events_room_id_message_id", type_="unique")
     op.drop_index("ix_connection_log_account_id_at", table_name="connection_log")
     op.execute("UPDATE connection_log SET account_id = wechat_id")
     with op.batch_alter_table("connection_log") as batch:
