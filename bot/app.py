@@ -479,12 +479,12 @@ class App:
         self.alerter.alert(
             Alert(
                 kind=AlertKind.REMOVED_FROM_GROUP,
-                what=f"The bot is no longer in the group {where}: it was removed or left.",
+                what=f"机器人已不在群 {where} 里：被移出群，或自己退出了。",
                 where=where,
-                doing="It no longer reads or sends anything in that group"
-                + (f"; {len(refused)} queued action(s) there were cancelled." if refused else "."),
-                owner_can="If this was a mistake, invite the bot back into the group: "
-                "an owner's invitation is accepted and the group is managed again.",
+                doing="机器人不再读取或发送这个群的任何内容"
+                + (f"；排队中的 {len(refused)} 个操作已取消。" if refused else "。"),
+                owner_can="如果是误操作，请群主把机器人重新拉进群：群主的邀请会被接受，"
+                "之后照常管理这个群。",
                 account_id=self.config.bot.account,
             )
         )

@@ -529,13 +529,12 @@ class Executor:
         self._alerter.alert(
             Alert(
                 kind=AlertKind.PAUSE_OPENED,
-                what=f"WeChat refused a {kind} action with a risk-control error "
-                f"({short_error(error)})",
-                where=f"account {account}" if account else "the bot account",
-                doing=f"no {kind} actions until {_utc(until)} ({hours:g} h); "
-                "what was queued of that kind is refused and audited",
-                owner_can="wait for the pause to end (safest); or close it early with "
-                f"`qunbot pause clear {kind}` or by sending '#解除暂停 {kind}' to the bot",
+                what=f"微信拒绝了一次「{label}」操作，提示风控（{short_error(error)}）。",
+                where=f"机器人账号 {account}",
+                doing=f"「{label}」暂停 {hours:g} 小时，到 {_utc(until)}（UTC）为止；"
+                "排队中的同类操作不再执行，都记入审计。",
+                owner_can="最稳妥的是等暂停自然结束；确有必要可提前解除："
+                f"`qunbot pause clear {kind}`，或向机器人发送「#解除暂停 {kind}」。",
                 account_id=account,
             )
         )

@@ -69,7 +69,8 @@ async def test_a_message_pause_alerts_the_owners_without_messaging_them(bot: Har
     assert [(a.action, a.status) for a in audit] == [("say", "failed")]
     alerts = bot.app.executor._alerter.sent  # type: ignore[attr-defined]
     assert [a.kind for a in alerts] == ["pause_opened"]
-    assert "message" in alerts[0].what and "qunbot pause clear message" in alerts[0].owner_can
+    assert "「发消息」" in alerts[0].what and "qunbot pause clear message" in alerts[0].owner_can
+    assert "Traceback" not in alerts[0].text() and " at " not in alerts[0].what
     assert bot.app.executor.governor.is_open(ActionKind.MESSAGE, bot.clock.monotonic())
 
     await bot.puppet.member_says(ROOM, "wxid_a", "#规则")
