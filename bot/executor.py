@@ -66,6 +66,10 @@ log = logging.getLogger(__name__)
 
 _DAY = timedelta(hours=24)
 
+# How often a refused action may re-read the stored pauses (an owner may have
+# closed one from the command line).
+PAUSE_RESYNC_S = 5.0
+
 # How the owners' WeChat notice names a kind of action (never an internal name).
 KIND_LABELS: dict[ActionKind, str] = {
     ActionKind.MESSAGE: "发消息",
@@ -141,6 +145,7 @@ class Executor:
         self._retries = retries
         self._synced_account: str | None = None  # whose pauses the governor holds
         self._synced_at: float | None = None  # monotonic time of the last re-read
+        self._unsaved_pauses: set[ActionKind] = set()  # open, but their row was not written
         self._actions: dict[str, Action] = {}
         self._enqueued_at: dict[str, float] = {}
         self._attempts: dict[str, int] = {}  # tries so far (claims), per key
@@ -376,9 +381,10 @@ class Executor:
                 isinstance(at, Refusal)
                 and at.code is RefusalCode.BREAKER
                 and self._pauses is not None
-                and self._synced_at != now
+                and (self._synced_at is None or now - self._synced_at >= PAUSE_RESYNC_S)
             ):
-                # An owner may have closed it from the command line: ask the database.
+                # An owner may have closed it from the command line: ask the
+                # database (at most every few seconds), then refuse.
                 await self._sync_pauses()
                 continue
             taken = self.queue.next(now)
@@ -498,7 +504,7 @@ class Executor:
             if kind not in wanted or until > wanted[kind][0]:
                 wanted[kind] = (until, pause.error)
         for kind in self.governor.open_pauses(mono):
-            if kind not in wanted:
+            if kind not in wanted and kind not in self._unsaved_pauses:
                 self.governor.close(kind)
                 if self._synced_account == account:
                     log.warning("%s actions: the pause was closed from outside", kind)
@@ -522,7 +528,10 @@ class Executor:
         if self._pauses is not None:
             try:
                 await self._pauses.open(account, str(kind), now, until, error)
+                self._unsaved_pauses.discard(kind)
             except Exception:
+                # Kept in memory all the same: a sync must not lift it.
+                self._unsaved_pauses.add(kind)
                 log.exception("could not store the %s pause: it ends at the next restart", kind)
         label = KIND_LABELS.get(kind, str(kind))
         marker = self.governor.risk_marker(error) or "风控"
@@ -585,6 +594,7 @@ class Executor:
             if kind not in open_now and not rows:
                 continue
             self.governor.close(kind)
+            self._unsaved_pauses.discard(kind)
             closed.append(kind)
             log.warning("%s actions: pause closed early by %s", kind, decision.by)
             until = open_now.get(kind)

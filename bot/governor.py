@@ -111,34 +111,23 @@ DEFAULT_RISK_MARKERS: tuple[str, ...] = (
 )
 
 # Transport errors that mean the call did not get through and may be tried
-# again (the connection to the gateway or WeChat was lost).  Same matching.
-# A risk-control marker always wins: such an error is never retried.
+# again.  Same matching; a risk-control marker always wins (never retried).
+# Only errors that say the call was not carried out: the connection was
+# refused or reset, the gateway was unavailable or not logged in.  A timeout,
+# a hang-up or a stream cut mid-call may have reached WeChat already: retrying
+# it could post twice, so it is final (and audited as failed).
 DEFAULT_TRANSIENT_MARKERS: tuple[str, ...] = (
     "ECONNRESET",
     "ECONNREFUSED",
-    "ECONNABORTED",
-    "EPIPE",
-    "ETIMEDOUT",
     "EHOSTUNREACH",
     "ENETUNREACH",
     "EAI_AGAIN",
     "UNAVAILABLE",
-    "DEADLINE_EXCEEDED",
-    "socket hang up",
     "connection reset",
     "connection refused",
-    "connection closed",
-    "connection lost",
-    "connection aborted",
-    "timed out",
-    "timeout",
     "not logged in",
-    "StreamTerminatedError",
-    "ConnectionError",
     "ConnectionResetError",
     "ConnectionRefusedError",
-    "BrokenPipeError",
-    "TimeoutError",
 )
 
 
