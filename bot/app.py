@@ -229,7 +229,10 @@ class App:
         if drain is not None:
             await drain()
         await self.dispatcher.close()  # flushes activity
-        await self.welcomes.close()  # submits pending welcomes
+        if self.lease.lost is None:
+            await self.welcomes.close()  # submits pending welcomes
+        else:
+            await self.welcomes.abort()  # the account's new holder sends them
         await self.executor.stop()  # sends what is queued (bounded), audits the rest
         await self.transport.stop()
         await self.lease.stop()  # released: the next process may start at once
@@ -328,9 +331,13 @@ class App:
         await self.executor.submit(kept)
 
     def _lease_lost(self, reason: str) -> None:
-        """Another process runs the account now: stop acting at once, then stop."""
+        """Another process runs the account now: stop acting at once (sends,
+        welcomes, member-list reads, the calendar), then stop."""
         self._accepting = False
         self.executor.halt()
+        self.calendar.shutdown()
+        self._spawn(self.welcomes.abort())
+        self._spawn(self.members.close())
         self.lease_lost.set()
 
     async def reconcile(self) -> int:

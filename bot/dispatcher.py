@@ -309,13 +309,12 @@ class HandlerFailureAlarm:
         self._alerter.alert(
             Alert(
                 kind=AlertKind.HANDLER_FAILING,
-                what=f"the '{name}' step failed {len(times)} times in {minutes:g} minutes "
-                f"(last: {type(exc).__name__}{': ' + detail[0] if detail else ''})",
-                where=f"group {room}" if room else "the bot's own events",
-                doing="it goes on handling every event; this step is skipped where it fails",
-                owner_can="look in the log for 'handler "
-                f"{name} failed' (it has the details); if the database or the network "
-                "was down, check it; otherwise report the log lines",
+                what=f"「{name}」这一步在 {minutes:g} 分钟内失败了 {len(times)} 次"
+                f"（最近一次：{type(exc).__name__}{'：' + detail[0] if detail else ''}）。",
+                where=f"群 {room}" if room else "机器人自身的事件",
+                doing="机器人照常处理其他事件；这一步在出错的地方被跳过。",
+                owner_can=f"在日志里搜索「handler {name} failed」查看详情；"
+                "如果当时数据库或网络断了，先检查它们；否则把这几行日志发给维护者。",
                 account_id=self.account_id,
             )
         )

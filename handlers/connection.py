@@ -57,7 +57,12 @@ class ConnectionWatch(BaseHandler):
             if event.reason:
                 what += words["reason"].format(reason=event.reason)
             self.alerter.alert(
-                Alert(kind=AlertKind.LOGGED_OUT, what=what, account_id=event.account_id)
+                Alert(
+                    kind=AlertKind.LOGGED_OUT,
+                    what=what,
+                    where=f"微信号 {event.account_id}" if event.account_id else "",
+                    account_id=ctx.repo.account_id,
+                )
             )
             return None
         if not isinstance(event, ConnectionEvent):
@@ -80,7 +85,8 @@ class ConnectionWatch(BaseHandler):
                     what=words["back"].format(minutes=f"{away:.0f}"),
                     doing=words["back_doing"],
                     owner_can=words["back_owner_can"],
-                    account_id=ctx.bot_id,
+                    where=f"微信号 {ctx.bot_id}" if ctx.bot_id else "",
+                    account_id=ctx.repo.account_id,
                     key="back",
                 )
             )
@@ -113,7 +119,8 @@ class ConnectionWatch(BaseHandler):
                 Alert(
                     kind=AlertKind.AWAY,
                     what=words["still_away"].format(minutes=f"{away:.0f}"),
-                    account_id=ctx.bot_id,
+                    where=f"微信号 {ctx.bot_id}" if ctx.bot_id else "",
+                    account_id=ctx.repo.account_id,
                 )
             )
         return Result(stop=True)

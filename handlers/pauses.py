@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 from bot.actions import Action, ActionKind, Priority, Say
 from bot.events import Event, MessageEvent, MessageKind
 from bot.governor import ClosePause
-from handlers.base import BaseHandler, Context, Result
+from bot.keys import action_key, valid_until
+from handlers.base import STOP, BaseHandler, Context, Result
+from handlers.commands import MemberLimits
 
 if TYPE_CHECKING:
     from storage.pauses import PauseStore
@@ -67,6 +69,7 @@ class PauseCommands(BaseHandler):
         (None: always confirm)."""
         self._pauses = pauses
         self._texts = texts or PauseTexts()
+        self.limits = MemberLimits()  # the same per-member limits as other commands
 
     def command_args(self, event: Event, ctx: Context) -> str | None:
         """The arguments when ``event`` is this command, else None (cheap, no I/O)."""
@@ -89,13 +92,20 @@ class PauseCommands(BaseHandler):
             return None
         assert isinstance(event, MessageEvent)
         t = self._texts
+        cfg = ctx.config.commands
+        member = (event.room_id or "", event.sender_id)
+        now = ctx.clock.monotonic()
+        if self.limits.over_limit(member, now, cfg.max_per_member, cfg.limit_window_seconds):
+            return STOP  # quiet, like every other command
+        self.limits.answered(member, "#解除暂停", now, cfg.limit_window_seconds)
         if event.sender_id not in ctx.config.owners:  # by account id, never by name
-            return self._reply(event, t.refused, "refused: not an owner", [])
+            return self._reply(event, ctx, t.refused, "refused: not an owner", [])
         kind = parse_kind(args) if args else None
         kinds = ", ".join(k.value for k in ActionKind)
         if kind is None:
             return self._reply(
                 event,
+                ctx,
                 t.usage.format(kinds=kinds, kind=args, prefix=ctx.config.commands.prefix),
                 "usage",
                 [],
@@ -106,23 +116,34 @@ class PauseCommands(BaseHandler):
                 p.kind for p in await self._pauses.open_pauses(ctx.repo.account_id, ctx.clock.now())
             }
             if (kind == "all" and not paused) or (kind != "all" and label not in paused):
-                return self._reply(event, t.not_paused.format(kind=label, kinds=kinds), "none", [])
+                return self._reply(
+                    event, ctx, t.not_paused.format(kind=label, kinds=kinds), "none", []
+                )
         decision = ClosePause(
             pause_kind=label,
             by=event.sender_id,
             reason=f"owner {event.sender_id} closed the {label} pause early",
         )
-        return self._reply(event, t.cleared.format(kind=label, kinds=kinds), "cleared", [decision])
+        return self._reply(
+            event, ctx, t.cleared.format(kind=label, kinds=kinds), "cleared", [decision]
+        )
 
     @staticmethod
-    def _reply(event: MessageEvent, text: str, why: str, first: list[Action]) -> Result:
+    def _reply(
+        event: MessageEvent, ctx: Context, text: str, why: str, first: list[Action]
+    ) -> Result:
+        """The answer: an owner's clearing goes ahead of other replies; a refusal
+        or a usage line is an ordinary reply (keyed by the command's message, and
+        dropped if it cannot go out in time)."""
         direct = event.room_id is None
         say = Say(
             room=event.room_id,
             to_contact=event.sender_id if direct else None,
             text=text,
             mention_ids=() if direct else (event.sender_id,),
-            priority=Priority.MODERATION,
+            priority=Priority.MODERATION if first else Priority.REPLY,
             reason=f"#解除暂停: {why}",
+            key=action_key("reply", event.room_id or event.sender_id, event.message_id),
+            not_after=valid_until(event.at, ctx.config.commands.reply_valid_seconds),
         )
         return Result([*first, say], stop=True)

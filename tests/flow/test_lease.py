@@ -115,3 +115,24 @@ async def test_two_account_names_logged_in_as_one_wechat_account_stop_the_second
     assert await asks_for_help(first) == 1
     await second.app.stop()
     await first.stop()
+
+
+async def test_a_welcome_pending_when_the_lease_is_lost_is_left_to_the_new_holder(
+    tmp_path: Path,
+) -> None:
+    bot = Harness(tmp_path)
+    await bot.start()
+    bot.puppet.add_contact("wxid_new", "新人")
+    await bot.puppet.join(ROOM, ["wxid_new"], "wxid_owner")
+    await bot.settle()  # queued for the welcome window
+    async with bot.app.engine.begin() as conn:  # another process took the account
+        await conn.execute(update(Lease).values(holder="elsewhere:99:ffff"))
+    await renew(bot)
+    assert bot.app.lease_lost.is_set()
+    await bot.app.stop()
+    assert [c for c in bot.sent(ROOM) if "wxid_new" in c.args["mention_ids"]] == []
+    # Still pending in the database, for the process that holds the account now.
+    store = bot.app.welcome_store
+    rows = await store.welcomes_of(bot.app.repo.account_id, ROOM, "wxid_new")
+    await bot.app.engine.dispose()
+    assert [r.status for r in rows] == ["pending"]

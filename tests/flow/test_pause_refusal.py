@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.actions import ActionKind, Say
+from bot.actions import ActionKind, Priority, Say
 from bot.clock import ManualClock
 from tests.flow.harness import ACCOUNT, ROOM, Harness
 
@@ -45,4 +45,22 @@ async def test_a_paused_kind_is_refused_at_once_without_hammering_the_database(
     assert [(a.action, a.status) for a in audit] == [("say", "refused"), ("say", "failed")]
     assert bot.app.executor.governor.is_open(ActionKind.MESSAGE, bot.clock.monotonic())
     assert reads <= 2  # not once per turn of the loop
+    await bot.stop()
+
+
+async def test_a_member_repeating_the_owners_command_is_limited_like_any_command(
+    tmp_path: Path,
+) -> None:
+    bot = Harness(tmp_path, "commands: {max_per_member: 3, repeat_window_seconds: 0}\n")
+    await bot.start()
+    for _ in range(20):
+        await bot.puppet.member_says(ROOM, "wxid_a", "#解除暂停 message")
+    await bot.settle()
+    refusals = [c for c in bot.sent(ROOM) if "只有群主" in c.args["message"]]
+    assert len(refusals) == 3  # then quiet, like any other command
+    audit = await bot.repo.recent_audit(10)
+    rows = [await bot.repo.outbox_get(a.key) for a in audit if a.key]
+    assert {r.priority for r in rows if r is not None} == {
+        int(Priority.REPLY)
+    }  # not ahead of welcomes
     await bot.stop()

@@ -271,8 +271,8 @@ async def test_failure_alarm_alerts_once_per_burst() -> None:
     assert len(alerter.sent) == 1
     alert = alerter.sent[0]
     assert alert.kind is AlertKind.HANDLER_FAILING
-    assert "'welcome' step failed 5 times in 10 minutes" in alert.what
-    assert "RuntimeError: db down" in alert.what and "r@chatroom" in alert.where
+    assert "「welcome」这一步在 10 分钟内失败了 5 次" in alert.what
+    assert "RuntimeError：db down" in alert.what and "r@chatroom" in alert.where
     await clock.advance(601)  # quiet for a whole window: the burst is over
     for _ in range(5):
         alarm("welcome", event, RuntimeError("db down again"))
