@@ -16,7 +16,6 @@ from bot.config import (
     BotConfig,
     ConfigError,
     ConfigIssue,
-    Tier,
     WelcomePolicy,
     config_json_schema,
     effective_database_url,
@@ -28,6 +27,7 @@ from bot.config import (
     resolve_policy,
     validate_config_text,
 )
+from bot.config import Profile
 from handlers.texts import render
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,9 +63,12 @@ def test_shipped_bot_yaml_loads() -> None:
     assert cfg.owners and set(cfg.owners) <= {m.id for m in cfg.sandbox.members}
     assert len(cfg.sandbox.groups) == 2
     assert 5 <= len(cfg.sandbox.members) <= 8
-    tiers = {cfg.groups[g.room_id].tier for g in cfg.sandbox.groups}
-    assert tiers == {Tier.SUPER, Tier.MEMBER}
-    assert any(g.welcome.model_dump(exclude_none=True) for g in cfg.groups.values())
+    assert cfg.warnings == ()  # no old key names in the shipped file
+    profiles = {cfg.groups[g.room_id].profile for g in cfg.sandbox.groups}
+    assert profiles == {"vip", "member"}
+    assert cfg.profile("vip") is not None and cfg.profile("vip").chain == ("vip", "super")
+    assert any(g.sections().get("welcome") for g in cfg.groups.values())
+    assert any(g.tags for g in cfg.groups.values())
     assert cfg.source_path == SHIPPED
     # one-line texts with " #" are quoted, so no part became a YAML comment
     default = cfg_of("bot: {}\n")
@@ -98,33 +101,39 @@ def test_minimal_file_gets_defaults() -> None:
     assert cfg.groups == {}
 
 
-def test_tier_defaults_differ_as_the_playbook_says() -> None:
-    tiers = cfg_of("bot: {}\n").tiers
-    sup, mem, fla = tiers.super.welcome, tiers.member.welcome, tiers.flash.welcome
+def profile_of(cfg: BotConfig, name: str) -> Profile:
+    profile = cfg.profile(name)
+    assert profile is not None, name
+    return profile
+
+
+def test_builtin_profiles_differ_as_the_playbook_says() -> None:
+    cfg = cfg_of("bot: {}\n")
+    assert cfg.profile_names() == ["super", "member", "flash"]
+    sup, mem, fla = (profile_of(cfg, n).welcome for n in ("super", "member", "flash"))
     assert sup.reminder_after_hours > 0 and mem.reminder_after_hours > 0
     assert fla.reminder_after_hours == 0
     assert len(sup.rules) > len(mem.rules) > 0
     assert len(fla.template) < len(sup.template)
     assert "{self_intro_prompt}" in sup.template and "{name_card_format}" in sup.template
     assert sup.name_card_format == "城市-行业-昵称"
-    assert tiers.get("flash") is tiers.flash
-    assert WelcomePolicy() == mem  # the model's own defaults are the member tier's
+    assert WelcomePolicy() == mem  # the model's own defaults are the member profile's
 
 
-def test_partial_tier_keeps_that_tiers_defaults() -> None:
+def test_partial_builtin_profile_keeps_that_profiles_defaults() -> None:
     cfg = cfg_of(
         """
-        tiers:
+        profiles:
           super:
             welcome:
               window_seconds: 42
           flash:
         """
     )
-    builtin = cfg_of("bot: {}\n").tiers
-    assert cfg.tiers.super.welcome.window_seconds == 42
-    assert cfg.tiers.super.welcome.rules == builtin.super.welcome.rules
-    assert cfg.tiers.flash == builtin.flash
+    builtin = cfg_of("bot: {}\n")
+    assert profile_of(cfg, "super").welcome.window_seconds == 42
+    assert profile_of(cfg, "super").welcome.rules == profile_of(builtin, "super").welcome.rules
+    assert profile_of(cfg, "flash") == profile_of(builtin, "flash")
 
 
 def test_empty_sections_and_bare_group_ids_mean_defaults() -> None:
@@ -136,7 +145,7 @@ def test_empty_sections_and_bare_group_ids_mean_defaults() -> None:
           1@chatroom:
         """
     )
-    assert cfg.groups["1@chatroom"].tier is Tier.MEMBER
+    assert cfg.groups["1@chatroom"].profile == "member"
     assert cfg.groups["1@chatroom"].managed
 
 
@@ -159,20 +168,21 @@ def test_error_format_one_issue_per_line() -> None:
     assert isinstance(err, Exception)
 
 
-def test_bad_tier_points_at_the_value() -> None:
+def test_unknown_profile_points_at_the_value_and_suggests() -> None:
     text = """\
         bot:
           name: 群管家
         groups:
           r1@chatroom:
             name: 一群
-            tier: supr
+            profile: supr
         """
     issue = one_issue(text)
-    assert (issue.line, issue.column) == (6, 11)
-    assert issue.field == "groups.r1@chatroom.tier"
+    assert (issue.line, issue.column) == (6, 14)
+    assert issue.field == "groups.r1@chatroom.profile"
     assert str(issue) == (
-        "bot.yaml:6:11: groups.r1@chatroom.tier: Input should be 'super', 'member' or 'flash'"
+        "bot.yaml:6:14: groups.r1@chatroom.profile: unknown profile 'supr'; "
+        "did you mean 'super'? profiles: flash, member, super"
     )
 
 
@@ -271,7 +281,7 @@ def test_bad_template_placeholder(template: str, needle: str) -> None:
 def test_template_literal_braces_and_block_scalars_are_fine() -> None:
     cfg = cfg_of(
         """
-        tiers:
+        profiles:
           member:
             welcome:
               template: |
@@ -279,7 +289,7 @@ def test_template_literal_braces_and_block_scalars_are_fine() -> None:
                 {rules}
         """
     )
-    policy = resolve_policy(cfg, "x@chatroom", Tier.MEMBER)
+    policy = resolve_policy(cfg, "x@chatroom", "member")
     assert policy is not None
     assert "{不是占位符}" in render(policy.welcome.template, policy)
 
@@ -537,7 +547,7 @@ def test_effective_database_url(tmp_path: Path) -> None:
 def test_database_url_left_alone_when_not_relative(
     url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.config.database_location_problem", lambda url: None)
+    monkeypatch.setattr("bot.config.env.database_location_problem", lambda url: None)
     cfg = cfg_of(f"database:\n  url: '{url}'\n")
     assert effective_database_url(cfg, {}, tmp_path) == url
 
@@ -560,7 +570,7 @@ def test_relative_sqlite_resolves_against_the_config_files_dir(tmp_path: Path) -
 POLICY_YAML = """\
 owners: [wxid_owner]
 admins: [wxid_admin]
-tiers:
+profiles:
   member:
     welcome:
       window_seconds: 15
@@ -568,13 +578,14 @@ tiers:
 groups:
   1@chatroom:
     name: 会员一群
-    tier: member
+    profile: member
+    tags: [品牌A, 上海]
     admins: [wxid_local]
     welcome:
       max_mentions: 3
       name_card_format: 城市-昵称-月龄
   2@chatroom:
-    tier: super
+    profile: super
   3@chatroom:
     managed: false
 """
@@ -587,10 +598,11 @@ def test_group_override_wins_field_by_field() -> None:
     w = policy.welcome
     assert w.max_mentions == 3  # group override
     assert w.name_card_format == "城市-昵称-月龄"  # group override
-    assert w.window_seconds == 15  # tier from the file
-    assert w.rules == ("规则甲", "规则乙")  # tier from the file
-    assert w.template == cfg.tiers.member.welcome.template  # built-in member default
-    assert policy.tier is Tier.MEMBER and policy.name == "会员一群"
+    assert w.window_seconds == 15  # profile from the file
+    assert w.rules == ("规则甲", "规则乙")  # profile from the file
+    assert w.template == profile_of(cfg, "member").welcome.template  # built-in member default
+    assert policy.profile == "member" and policy.name == "会员一群"
+    assert policy.tags == ("品牌A", "上海")
     assert policy.listed and policy.command_prefix == "#" and policy.bot_name == "群管家"
     text = render(policy.welcome.template, policy)
     assert "1. 规则甲\n2. 规则乙" in text and "城市-昵称-月龄" in text
@@ -601,7 +613,8 @@ def test_super_group_gets_super_defaults() -> None:
     cfg = cfg_of(POLICY_YAML)
     policy = resolve_policy(cfg, "2@chatroom")
     assert policy is not None
-    assert policy.welcome == cfg.tiers.super.welcome
+    assert policy.welcome == profile_of(cfg, "super").welcome
+    assert policy.tags == ()
     assert policy.name == "2@chatroom"
 
 
@@ -620,12 +633,12 @@ def test_admins_include_owners() -> None:
 def test_unmanaged_and_unknown_rooms() -> None:
     cfg = cfg_of(POLICY_YAML)
     assert resolve_policy(cfg, "3@chatroom") is None
-    assert resolve_policy(cfg, "3@chatroom", Tier.MEMBER) is None  # explicitly unmanaged
+    assert resolve_policy(cfg, "3@chatroom", "member") is None  # explicitly unmanaged
     assert resolve_policy(cfg, "9@chatroom") is None
-    invited = resolve_policy(cfg, "9@chatroom", default_tier="member", name="新群")
+    invited = resolve_policy(cfg, "9@chatroom", default_profile="member", name="新群")
     assert invited is not None
-    assert invited.tier is Tier.MEMBER and not invited.listed and invited.name == "新群"
-    assert invited.welcome == cfg.tiers.member.welcome
+    assert invited.profile == "member" and not invited.listed and invited.name == "新群"
+    assert invited.welcome == profile_of(cfg, "member").welcome
     assert set(resolve_all(cfg)) == {"1@chatroom", "2@chatroom"}
 
 
@@ -634,7 +647,7 @@ def test_policy_is_frozen() -> None:
     policy = resolve_policy(cfg, "1@chatroom")
     assert policy is not None
     with pytest.raises(AttributeError):
-        policy.tier = Tier.SUPER  # type: ignore[misc]
+        policy.profile = "super"  # type: ignore[misc]
     with pytest.raises(ValueError, match="frozen"):
         policy.welcome.max_mentions = 5
     with pytest.raises(ValueError, match="frozen"):
@@ -656,7 +669,7 @@ def test_schema_export() -> None:
         "database",
         "owners",
         "admins",
-        "tiers",
+        "profiles",
         "groups",
         "commands",
         "activity",
