@@ -139,12 +139,12 @@ _NAME_RE = re.compile(r"^[^\s.,:{}\[\]#&*!|>'\"%@`]{1,32}$")
 
 def _check_name(value: str) -> str:
     """Profile names and tags: a word (Chinese is fine), no spaces or YAML signs."""
-    _check_visible(value, "names are typed by hand")
     if not _NAME_RE.match(value):
         fail(
             f"{value!r} is not a usable name: 1 to 32 characters, no spaces, "
             "no punctuation such as . , : # @ or brackets"
         )
+    _check_visible(value, "names are typed by hand")
     return value
 
 

@@ -211,16 +211,17 @@ def resolve(
             msg = f"unknown profile {name!r}; {did_you_mean(name, names)}"
             out.problems.append((("groups", room_id, "profile"), msg, False))
             name = DEFAULT_PROFILE  # still check the group's own sections
-        if name not in out.profiles:
-            continue  # the profile itself is broken: reported there
+        if name not in layers_of:
+            continue  # its extends chain is broken: reported there
         own = _sections_of(raw)
         if not own:
-            out.groups[room_id] = out.profiles[name]
+            if name in out.profiles:
+                out.groups[room_id] = out.profiles[name]
             continue
         layers = [*layers_of[name], Layer(own, ("groups", room_id))]
         sections, problems = _validate(layers, ("groups", room_id, "profile"))
         out.problems.extend(problems)
-        if known and not problems:
+        if known and not problems and name in out.profiles:
             out.groups[room_id] = Profile(name, chains[name], sections)
 
     unique: dict[tuple[Loc, str], Problem] = {}

@@ -13,9 +13,12 @@ from bot.config import (
     DEFAULT_DATABASE_URL,
     MAX_CONFIG_BYTES,
     MAX_YAML_DEPTH,
+    WELCOME_PLACEHOLDERS,
     BotConfig,
+    BotSettings,
     ConfigError,
     ConfigIssue,
+    Profile,
     WelcomePolicy,
     config_json_schema,
     effective_database_url,
@@ -25,9 +28,9 @@ from bot.config import (
     load_config,
     resolve_all,
     resolve_policy,
+    template_placeholders,
     validate_config_text,
 )
-from bot.config import Profile
 from handlers.texts import render
 
 REPO = Path(__file__).resolve().parents[2]
@@ -879,3 +882,220 @@ def test_a_very_long_line_is_refused_before_parsing() -> None:
     issue = one_issue("# " + "x" * 20_000 + "\nowners: [wxid_a]\n")
     assert (issue.line, issue.column) == (1, 16_385)
     assert "line is 20,002 characters long" in issue.message
+
+
+# --------------------------------------------------------------------------
+# Profiles: extends, sections, group overrides, tags, old key names
+# --------------------------------------------------------------------------
+
+PROFILES_YAML = """\
+profiles:
+  vip:
+    extends: super
+    welcome:
+      window_seconds: 5
+    commands:
+      max_per_member: 2
+  vip_sh:
+    extends: vip
+    welcome:
+      name_card_format: 上海-昵称
+groups:
+  r1@chatroom:
+    profile: vip_sh
+    tags: [brandA, 上海]
+    welcome: {max_mentions: 4}
+"""
+
+
+def test_an_operator_profile_extends_a_chain_and_a_group_overrides_it() -> None:
+    cfg = cfg_of(PROFILES_YAML)
+    sup = profile_of(cfg, "super").welcome
+    vip_sh = profile_of(cfg, "vip_sh")
+    assert vip_sh.chain == ("vip_sh", "vip", "super")
+    policy = resolve_policy(cfg, "r1@chatroom")
+    assert policy is not None and policy.profile == "vip_sh"
+    assert policy.welcome.max_mentions == 4  # the group
+    assert policy.welcome.name_card_format == "上海-昵称"  # vip_sh
+    assert policy.welcome.window_seconds == 5  # vip
+    assert policy.welcome.rules == sup.rules  # super, built in
+    assert policy.commands.max_per_member == 2  # vip's commands section
+    assert policy.commands.help == cfg.commands.help  # the top-level commands: defaults
+    assert policy.tags == ("brandA", "上海")
+    assert policy.section("welcome") is policy.welcome
+
+
+def test_a_new_profile_without_extends_starts_from_the_defaults() -> None:
+    cfg = cfg_of("profiles:\n  plain:\n    welcome: {window_seconds: 7}\n")
+    plain = profile_of(cfg, "plain")
+    assert plain.chain == ("plain",)
+    assert plain.welcome == WelcomePolicy(window_seconds=7)
+
+
+def test_top_level_commands_are_every_profiles_defaults_and_a_group_may_change_them() -> None:
+    cfg = cfg_of(
+        """\
+        commands: {max_per_member: 9, no_rules: 没有群规}
+        profiles:
+          flash: {commands: {max_per_member: 3}}
+        groups:
+          r1@chatroom: {profile: flash, commands: {disabled: [规则]}}
+          r2@chatroom: {}
+        """
+    )
+    one, two = resolve_policy(cfg, "r1@chatroom"), resolve_policy(cfg, "r2@chatroom")
+    assert one is not None and two is not None
+    assert (one.commands.max_per_member, one.commands.disabled) == (3, ("规则",))
+    assert (two.commands.max_per_member, two.commands.disabled) == (9, ())
+    assert one.commands.no_rules == two.commands.no_rules == "没有群规"
+
+
+def test_an_unknown_parent_is_reported_at_extends() -> None:
+    issue = one_issue("profiles:\n  vip:\n    extends: supper\n")
+    assert (issue.line, issue.column, issue.field) == (3, 14, "profiles.vip.extends")
+    assert issue.message.startswith("unknown profile 'supper' in extends; did you mean 'super'?")
+
+
+def test_a_cycle_of_extends_is_reported_once_at_the_first_profile_of_the_circle() -> None:
+    issues = issues_of(
+        """\
+        profiles:
+          a: {extends: b}
+          b: {extends: c}
+          c: {extends: a}
+        groups:
+          r1@chatroom: {profile: b}
+        """
+    )
+    assert [(i.line, i.field) for i in issues] == [(2, "profiles.a.extends")]
+    assert "circle (a → b → c → a)" in issues[0].message
+
+
+def test_a_bad_value_deep_in_a_group_override_points_at_the_line_the_admin_wrote() -> None:
+    issues = issues_of(
+        """\
+        profiles:
+          vip:
+            extends: super
+            welcome:
+              window_seconds: 500
+        groups:
+          r1@chatroom:
+            profile: vip
+            welcome:
+              max_mentions: 0
+              rules: [ok, ""]
+          r2@chatroom: {profile: vip}
+        """
+    )
+    found = {(i.line, i.column, i.field) for i in issues}
+    assert found == {
+        (5, 23, "profiles.vip.welcome.window_seconds"),  # once, not once per group using it
+        (10, 21, "groups.r1@chatroom.welcome.max_mentions"),
+        (11, 19, "groups.r1@chatroom.welcome.rules[1]"),
+    }
+    assert len(issues) == 3
+
+
+def test_unknown_sections_and_section_keys_are_named_with_a_suggestion() -> None:
+    issues = issues_of(
+        """\
+        profiles:
+          vip:
+            welcom: {}
+        groups:
+          r1@chatroom:
+            commands: {max_per_membr: 3}
+        """
+    )
+    assert [(i.line, i.column, i.field) for i in issues] == [
+        (3, 5, "profiles.vip.welcom"),
+        (6, 16, "groups.r1@chatroom.commands.max_per_membr"),
+    ]
+    assert "did you mean 'welcome'?" in issues[0].message
+    assert "did you mean 'max_per_member'?" in issues[1].message
+
+
+def test_a_section_that_is_not_a_mapping_is_explained() -> None:
+    issue = one_issue("groups:\n  r1@chatroom:\n    welcome: [a]\n")
+    assert issue.field == "groups.r1@chatroom.welcome" and "mapping" in issue.message
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [("[上海, 上海]", "duplicate tag '上海'"), ("['brand a']", "not a usable name")],
+)
+def test_tags_are_names_without_repeats(tags: str, message: str) -> None:
+    issue = one_issue(f"groups:\n  r1@chatroom:\n    tags: {tags}\n")
+    assert issue.field.startswith("groups.r1@chatroom.tags[") and message in issue.message
+
+
+def test_each_template_declares_its_own_placeholders() -> None:
+    assert template_placeholders(WelcomePolicy, "template") == WELCOME_PLACEHOLDERS
+    assert template_placeholders(BotSettings, "away_notice") == {"bot_name", "minutes"}
+    assert template_placeholders(BotSettings, "risk_notice") == {
+        "action",
+        "error",
+        "hours",
+        "bot_name",
+    }
+    # {minutes} belongs to the away notice, not to the degraded-group notice
+    issue = one_issue("bot:\n  degraded_notice: 断开 {minutes} 分钟\n")
+    assert issue.field == "bot.degraded_notice"
+    assert issue.message == (
+        "unknown placeholder '{minutes}'; use one of {bot_name}, {group}, {role}"
+    )
+    assert cfg_of("bot:\n  away_notice: 断开 {minutes} 分钟\n")
+    issue = one_issue("groups:\n  r1@chatroom:\n    commands: {help: '{minutes}'}\n")
+    assert issue.field == "groups.r1@chatroom.commands.help"
+    assert "unknown placeholder '{minutes}'" in issue.message
+
+
+def test_old_key_names_still_work_with_one_warning_per_place() -> None:
+    cfg = cfg_of(
+        """\
+        tiers:
+          super: {welcome: {window_seconds: 42}}
+        groups:
+          r1@chatroom: {tier: super}
+        """
+    )
+    policy = resolve_policy(cfg, "r1@chatroom")
+    assert policy is not None and policy.profile == "super"
+    assert policy.welcome.window_seconds == 42
+    assert [str(w) for w in cfg.warnings] == [
+        "bot.yaml:1:1: tiers: 'tiers' is deprecated: rename it to 'profiles' "
+        "(read as 'profiles' for now)",
+        "bot.yaml:4:17: groups.r1@chatroom.tier: 'tier' is deprecated: rename it to "
+        "'profile' (read as 'profile' for now)",
+    ]
+
+
+def test_old_and_new_key_names_together_say_how_to_merge_them() -> None:
+    issue = one_issue("tiers: {}\nprofiles: {}\n")
+    assert (issue.line, issue.field) == (1, "tiers")
+    assert "move what is under 'tiers' into 'profiles'" in issue.message
+
+
+def test_errors_under_an_old_key_name_point_at_the_line_and_name_it_writes() -> None:
+    issue = one_issue("tiers:\n  member:\n    welcome:\n      window_seconds: 0\n")
+    assert (issue.line, issue.field) == (4, "tiers.member.welcome.window_seconds")
+
+
+def test_a_stored_profile_that_bot_yaml_no_longer_has_falls_back_to_member() -> None:
+    cfg = cfg_of("bot: {}\n")
+    policy = resolve_policy(cfg, "x@chatroom", "gone", name="旧群")
+    assert policy is not None and policy.profile == "member"
+
+
+def test_schema_describes_profile_and_group_sections() -> None:
+    defs = config_json_schema()["$defs"]
+    for layer in ("ProfileConfig", "GroupConfig"):
+        props = defs[layer]["properties"]
+        assert props["welcome"] == {"$ref": "#/$defs/WelcomePolicy"}
+        assert props["commands"] == {"$ref": "#/$defs/CommandPolicy"}
+        assert defs[layer]["additionalProperties"] is False
+    assert "required" not in defs["WelcomePolicy"]  # a partial override fits
+    template = defs["WelcomePolicy"]["properties"]["template"]
+    assert template["x-placeholders"] == sorted(WELCOME_PLACEHOLDERS)
+    assert "Placeholders: {bot_name}" in template["description"]
