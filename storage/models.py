@@ -64,9 +64,7 @@ class Group(Base):
     """A group as one bot account sees it: its presence there and its role."""
 
     __tablename__ = "groups"
-    __table_args__ = (
-        CheckConstraint(_in("bot_role", BOT_ROLES), name="bot_role"),
-    )
+    __table_args__ = (CheckConstraint(_in("bot_role", BOT_ROLES), name="bot_role"),)
 
     account_id: Mapped[str] = mapped_column(ID, primary_key=True)
     room_id: Mapped[str] = mapped_column(ID, primary_key=True)
