@@ -190,8 +190,8 @@ class App:
             raise
         self.lease.start()
         for group in await self.repo.active_groups():
-            if self.policies.configured_tier(group.room_id) is None:
-                self.policies.adopt(group.room_id, group.tier, group.topic or "")
+            if self.policies.configured_profile(group.room_id) is None:
+                self.policies.adopt(group.room_id, group.profile, group.topic or "")
         now = self.clock.now()
         for room_id in self.config.groups:
             cfg = self.config.groups[room_id]
@@ -201,7 +201,7 @@ class App:
                 self.members.mark_gone(room_id)
                 self._left.add(room_id)
                 continue
-            await self.repo.upsert_group(room_id, cfg.name, str(cfg.tier), now)
+            await self.repo.upsert_group(room_id, cfg.name, cfg.profile, now)
         await self.executor.start()
         await self.alerter.start()
         self.welcomes.start()  # finishes what a crash interrupted once logged in
@@ -437,7 +437,7 @@ class App:
         (the snapshot follows the join event in the room's order)."""
         room_id = event.room_id
         allowed = (
-            self.policies.configured_tier(room_id) is not None
+            self.policies.configured_profile(room_id) is not None
             or event.inviter_id in self.config.owners
         )
         if not allowed:

@@ -14,7 +14,7 @@ from bot.config import BotConfig, GroupPolicy, resolve_policy
 class PolicyBook:
     def __init__(self, config: BotConfig) -> None:
         self._config = config
-        self._adopted: dict[str, tuple[str, str]] = {}  # room -> (tier, name)
+        self._adopted: dict[str, tuple[str, str]] = {}  # room -> (profile, name)
         self._cache: dict[str, GroupPolicy | None] = {}
 
     def get(self, room_id: str) -> GroupPolicy | None:
@@ -24,20 +24,22 @@ class PolicyBook:
             pass
         policy = resolve_policy(self._config, room_id)
         if policy is None and room_id in self._adopted:
-            tier, name = self._adopted[room_id]
-            policy = resolve_policy(self._config, room_id, default_tier=tier, name=name)
+            profile, name = self._adopted[room_id]
+            policy = resolve_policy(self._config, room_id, default_profile=profile, name=name)
         self._cache[room_id] = policy
         return policy
 
-    def adopt(self, room_id: str, tier: str = "member", name: str = "") -> GroupPolicy | None:
-        """Manage a room the bot was invited into by an owner."""
-        self._adopted[room_id] = (tier, name)
+    def adopt(self, room_id: str, profile: str = "member", name: str = "") -> GroupPolicy | None:
+        """Manage a room the bot was invited into by an owner (``profile``: the
+        one stored for it, or the default)."""
+        self._adopted[room_id] = (profile, name)
         self._cache.pop(room_id, None)
         return self.get(room_id)
 
-    def configured_tier(self, room_id: str) -> str | None:
+    def configured_profile(self, room_id: str) -> str | None:
+        """The profile bot.yaml gives the room, or None if it is not listed."""
         group = self._config.groups.get(room_id)
-        return None if group is None else str(group.tier)
+        return None if group is None else group.profile
 
     def managed_rooms(self) -> list[str]:
         return sorted(set(self._config.groups) | set(self._adopted))

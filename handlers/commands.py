@@ -1,6 +1,7 @@
 """Member commands (``#帮助``, ``#规则``): a reply that @mentions the asker.
 
-One member cannot drown the bot (``commands:`` in bot.yaml):
+One member cannot drown the bot (the ``commands`` section of the group's
+profile, defaults from ``commands:`` in bot.yaml):
 
 * at most ``max_per_member`` commands are answered per member per group within
   ``limit_window_seconds``; beyond that the member is quietly ignored (a
@@ -38,13 +39,13 @@ CommandFn = Callable[[MessageEvent, Context, str], str]
 
 def _help(event: MessageEvent, ctx: Context, args: str) -> str:
     assert ctx.policy is not None
-    return render(ctx.config.commands.help, ctx.policy)
+    return render(ctx.policy.commands.help, ctx.policy)
 
 
 def _rules(event: MessageEvent, ctx: Context, args: str) -> str:
     assert ctx.policy is not None
     rules = ctx.policy.welcome.rules
-    return rules_text(rules) if rules else ctx.config.commands.no_rules
+    return rules_text(rules) if rules else ctx.policy.commands.no_rules
 
 
 COMMANDS: dict[str, CommandFn] = {
@@ -125,18 +126,24 @@ class Commands(BaseHandler):
         self._commands = dict(commands or COMMANDS)
         self.limits = MemberLimits()
 
+    def _disabled(self, command: CommandFn, disabled: tuple[str, ...]) -> bool:
+        """Whether any name of ``command`` is in the group's ``disabled`` list."""
+        return any(self._commands.get(name.lower()) is command for name in disabled)
+
     async def handle(self, event: Event, ctx: Context) -> Result | None:
         if not isinstance(event, MessageEvent) or event.kind is not MessageKind.TEXT:
             return None
         if event.room_id is None or ctx.policy is None:
             return None
-        cfg = ctx.config.commands
-        prefix = cfg.prefix
+        cfg = ctx.policy.commands  # this group's: its profile, its overrides
+        prefix = ctx.policy.command_prefix
         text = event.text.strip()
         if not text.startswith(prefix) or len(text) > 200:
             return None
         word, _, args = text[len(prefix) :].strip().partition(" ")
         command = self._commands.get(word.lower())
+        if command is not None and self._disabled(command, cfg.disabled):
+            return None  # turned off in this group: ordinary chat
         if command is None and (not word or len(word) > 8 or args):
             return None  # "#话题# ..." in normal chat is not a command
 

@@ -59,18 +59,18 @@ class JoiningGroups(BaseHandler):
         return Result(stop=True)
 
     async def _joined(self, event: BotJoinedRoomEvent, ctx: Context) -> Result:
-        configured = ctx.policies.configured_tier(event.room_id)
+        configured = ctx.policies.configured_profile(event.room_id)
         by_owner = event.inviter_id in ctx.config.owners
         if configured is None and not by_owner:
             log.warning(
                 "the bot is in room %s, which nobody allowed: not managing it", event.room_id
             )
             return Result(stop=True)
-        tier = configured or "member"
-        policy = ctx.policies.adopt(event.room_id, tier, event.topic)
+        profile = configured or "member"
+        policy = ctx.policies.adopt(event.room_id, profile, event.topic)
         # The members already there arrive as a snapshot right after this event
         # (handlers.membership): recorded as present, not welcomed as newcomers.
-        await ctx.repo.upsert_group(event.room_id, event.topic, tier, event.at)
+        await ctx.repo.upsert_group(event.room_id, event.topic, profile, event.at)
         if policy is None:
             return Result(stop=True)
         intro = Say(

@@ -30,7 +30,6 @@ from storage.types import (
     AUDIT_STATUSES,
     BOT_ROLES,
     CONNECTION_EVENTS,
-    GROUP_TIERS,
     MEMBER_ROLES,
     OUTBOX_KEY_MAX_LENGTH,
     OUTBOX_NAME_MAX_LENGTH,
@@ -65,15 +64,12 @@ class Group(Base):
     """A group as one bot account sees it: its presence there and its role."""
 
     __tablename__ = "groups"
-    __table_args__ = (
-        CheckConstraint(_in("tier", GROUP_TIERS), name="tier"),
-        CheckConstraint(_in("bot_role", BOT_ROLES), name="bot_role"),
-    )
+    __table_args__ = (CheckConstraint(_in("bot_role", BOT_ROLES), name="bot_role"),)
 
     account_id: Mapped[str] = mapped_column(ID, primary_key=True)
     room_id: Mapped[str] = mapped_column(ID, primary_key=True)
     topic: Mapped[str] = mapped_column(Text)
-    tier: Mapped[str] = mapped_column(String(16))
+    profile: Mapped[str] = mapped_column(String(64))  # a bot.yaml profile name (0008)
     bot_role: Mapped[str] = mapped_column(String(16))
     joined_at: Mapped[datetime]
     left_at: Mapped[datetime | None]

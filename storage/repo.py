@@ -1,7 +1,7 @@
 """The repository: every read and write the bot makes, one transaction each.
 
 Methods take and return plain values (:mod:`storage.types`), never ORM objects.
-Enumerated strings (tier, roles, statuses) are checked at run time: a value
+Enumerated strings (roles, statuses) are checked at run time: a value
 outside the ``Literal`` types of :mod:`storage.types` raises ValueError.
 SQL stays portable between SQLite and PostgreSQL; upserts go through the
 dialect's ``INSERT … ON CONFLICT``.  Times must be aware (they are stored as
@@ -37,7 +37,6 @@ from storage.types import (
     AUDIT_STATUSES,
     BOT_ROLES,
     CONNECTION_EVENTS,
-    GROUP_TIERS,
     MEMBER_ROLES,
     OUTBOX_EXECUTED_STATUSES,
     OUTBOX_FINAL_STATUSES,
@@ -48,7 +47,6 @@ from storage.types import (
     AuditStatus,
     BotRole,
     GroupState,
-    GroupTier,
     MemberRole,
     MembershipState,
     MemberStatsState,
@@ -140,7 +138,7 @@ def _group_state(row: Group) -> GroupState:
     return GroupState(
         room_id=row.room_id,
         topic=row.topic,
-        tier=cast(GroupTier, row.tier),
+        profile=row.profile,
         bot_role=cast(BotRole, row.bot_role),
         joined_at=row.joined_at,
         left_at=row.left_at,
@@ -493,20 +491,23 @@ class Repository:
             row = await session.get(Contact, contact_id)
             return None if row is None else row.name
 
-    async def upsert_group(self, room_id: str, topic: str | None, tier: str, at: datetime) -> None:
+    async def upsert_group(
+        self, room_id: str, topic: str | None, profile: str, at: datetime
+    ) -> None:
         """Record that the bot is in ``room_id``; a group it had left is rejoined.
 
         ``topic=None`` means unknown: a known topic is kept, a new group gets "".
         """
         at = require_aware(at, "at")
-        _check(tier, GROUP_TIERS, "group tier")
+        if not profile or len(profile) > 64:
+            raise ValueError(f"group profile {profile!r}: expected a name of 1 to 64 characters")
         clean_topic = "" if topic is None else clean_text(topic, NAME_MAX_LENGTH)
         async with self._sessions.begin() as session:
             ins = _insert(session, _GROUPS).values(
                 account_id=self.account_id,
                 room_id=room_id,
                 topic=clean_topic,
-                tier=tier,
+                profile=profile,
                 bot_role="unknown",
                 joined_at=at,
                 left_at=None,
@@ -517,7 +518,7 @@ class Repository:
                 index_elements=[old.account_id, old.room_id],
                 set_={
                     "topic": old.topic if topic is None else ins.excluded.topic,
-                    "tier": ins.excluded.tier,
+                    "profile": ins.excluded.profile,
                     "joined_at": case(
                         (old.left_at.is_not(None), ins.excluded.joined_at), else_=old.joined_at
                     ),
@@ -1120,7 +1121,7 @@ class Repository:
                 {
                     "room_id": g.room_id,
                     "topic": g.topic,
-                    "tier": g.tier,
+                    "profile": g.profile,
                     "bot_role": g.bot_role,
                     "present": g.left_at is None,
                     "members": members.get(g.room_id, 0),

@@ -19,7 +19,6 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-GroupTier = Literal["super", "member", "flash"]
 BotRole = Literal["owner", "admin", "member", "unknown"]
 MemberRole = Literal["member", "admin", "owner"]
 ActivityKind = Literal["message", "join", "leave"]
@@ -30,7 +29,6 @@ OutboxStatus = Literal[
 ]
 
 # The same sets as tuples, for CHECK constraints and argument checks.
-GROUP_TIERS: Final = ("super", "member", "flash")
 BOT_ROLES: Final = ("owner", "admin", "member", "unknown")
 MEMBER_ROLES: Final = ("member", "admin", "owner")
 ACTIVITY_KINDS: Final = ("message", "join", "leave")
@@ -172,7 +170,7 @@ class ActivityRecord:
 class GroupState:
     room_id: str
     topic: str
-    tier: GroupTier
+    profile: str  # the bot.yaml profile (super, member, flash or an operator's)
     bot_role: BotRole
     joined_at: datetime
     left_at: datetime | None

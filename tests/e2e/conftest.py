@@ -31,7 +31,7 @@ transport: {{kind: wechaty}}
 owners: [{OWNER}]
 admins: [{ADMIN}]
 groups:
-  {ROOM}: {{name: 端到端一群, tier: member, welcome: {{window_seconds: 2}}}}
+  {ROOM}: {{name: 端到端一群, profile: member, welcome: {{window_seconds: 2}}}}
 """
 
 

@@ -30,8 +30,8 @@ BASE_YAML = f"""
 owners: [{OWNER}]
 admins: [{ADMIN}]
 groups:
-  {ROOM}: {{name: 测试一群, tier: super}}
-  {ROOM2}: {{name: 测试二群, tier: member}}
+  {ROOM}: {{name: 测试一群, profile: super, tags: [brandA, 上海]}}
+  {ROOM2}: {{name: 测试二群, profile: member}}
 sandbox:
   account: {{id: {BOT}, name: 群管家}}
   members:

@@ -16,7 +16,7 @@ async def test_an_owner_invites_the_bot_it_accepts_and_introduces_itself(bot: Ha
     intro = bot.sent("r9@chatroom")
     assert len(intro) == 1 and "群管家" in intro[0].args["message"]
     group = await bot.repo.get_group("r9@chatroom")
-    assert group is not None and group.tier == "member"
+    assert group is not None and group.profile == "member"
     # the members already there are known, and are not treated as newcomers
     assert await bot.repo.current_members("r9@chatroom") == {OWNER, "wxid_a"}
     assert (await bot.repo.get_membership("r9@chatroom", "wxid_a")).welcomed_at is None  # type: ignore[union-attr]

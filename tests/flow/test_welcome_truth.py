@@ -192,7 +192,7 @@ async def test_members_found_by_reconciliation_are_not_welcomed_by_default(bot: 
 async def test_members_found_by_reconciliation_are_welcomed_within_the_policy_hours(
     tmp_path: Path,
 ) -> None:
-    bot = Harness(tmp_path, "tiers: {super: {welcome: {welcome_found_within_hours: 2}}}\n")
+    bot = Harness(tmp_path, "profiles: {super: {welcome: {welcome_found_within_hours: 2}}}\n")
     await bot.start()
     for member, joined_ago in ((NEW, timedelta(hours=1)), ("wxid_old", timedelta(hours=3))):
         bot.puppet.add_contact(member, member)

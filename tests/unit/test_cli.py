@@ -22,7 +22,7 @@ ISSUE = re.compile(
     r"^(?P<file>.+?):(?P<line>\d+):(?P<column>\d+): (?P<field>\S+): (?P<message>.+)$"
 )
 SECTIONS = {
-    "bot", "transport", "database", "owners", "admins", "tiers",
+    "bot", "transport", "database", "owners", "admins", "profiles",
     "groups", "commands", "activity", "sandbox", "governor", "alerts",
     "member_lists",
 }  # fmt: skip

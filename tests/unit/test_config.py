@@ -13,10 +13,12 @@ from bot.config import (
     DEFAULT_DATABASE_URL,
     MAX_CONFIG_BYTES,
     MAX_YAML_DEPTH,
+    WELCOME_PLACEHOLDERS,
     BotConfig,
+    BotSettings,
     ConfigError,
     ConfigIssue,
-    Tier,
+    Profile,
     WelcomePolicy,
     config_json_schema,
     effective_database_url,
@@ -26,6 +28,7 @@ from bot.config import (
     load_config,
     resolve_all,
     resolve_policy,
+    template_placeholders,
     validate_config_text,
 )
 from handlers.texts import render
@@ -63,9 +66,12 @@ def test_shipped_bot_yaml_loads() -> None:
     assert cfg.owners and set(cfg.owners) <= {m.id for m in cfg.sandbox.members}
     assert len(cfg.sandbox.groups) == 2
     assert 5 <= len(cfg.sandbox.members) <= 8
-    tiers = {cfg.groups[g.room_id].tier for g in cfg.sandbox.groups}
-    assert tiers == {Tier.SUPER, Tier.MEMBER}
-    assert any(g.welcome.model_dump(exclude_none=True) for g in cfg.groups.values())
+    assert cfg.warnings == ()  # no old key names in the shipped file
+    profiles = {cfg.groups[g.room_id].profile for g in cfg.sandbox.groups}
+    assert profiles == {"vip", "member"}
+    assert cfg.profile("vip") is not None and cfg.profile("vip").chain == ("vip", "super")
+    assert any(g.sections().get("welcome") for g in cfg.groups.values())
+    assert any(g.tags for g in cfg.groups.values())
     assert cfg.source_path == SHIPPED
     # one-line texts with " #" are quoted, so no part became a YAML comment
     default = cfg_of("bot: {}\n")
@@ -98,33 +104,39 @@ def test_minimal_file_gets_defaults() -> None:
     assert cfg.groups == {}
 
 
-def test_tier_defaults_differ_as_the_playbook_says() -> None:
-    tiers = cfg_of("bot: {}\n").tiers
-    sup, mem, fla = tiers.super.welcome, tiers.member.welcome, tiers.flash.welcome
+def profile_of(cfg: BotConfig, name: str) -> Profile:
+    profile = cfg.profile(name)
+    assert profile is not None, name
+    return profile
+
+
+def test_builtin_profiles_differ_as_the_playbook_says() -> None:
+    cfg = cfg_of("bot: {}\n")
+    assert cfg.profile_names() == ["super", "member", "flash"]
+    sup, mem, fla = (profile_of(cfg, n).welcome for n in ("super", "member", "flash"))
     assert sup.reminder_after_hours > 0 and mem.reminder_after_hours > 0
     assert fla.reminder_after_hours == 0
     assert len(sup.rules) > len(mem.rules) > 0
     assert len(fla.template) < len(sup.template)
     assert "{self_intro_prompt}" in sup.template and "{name_card_format}" in sup.template
     assert sup.name_card_format == "城市-行业-昵称"
-    assert tiers.get("flash") is tiers.flash
-    assert WelcomePolicy() == mem  # the model's own defaults are the member tier's
+    assert WelcomePolicy() == mem  # the model's own defaults are the member profile's
 
 
-def test_partial_tier_keeps_that_tiers_defaults() -> None:
+def test_partial_builtin_profile_keeps_that_profiles_defaults() -> None:
     cfg = cfg_of(
         """
-        tiers:
+        profiles:
           super:
             welcome:
               window_seconds: 42
           flash:
         """
     )
-    builtin = cfg_of("bot: {}\n").tiers
-    assert cfg.tiers.super.welcome.window_seconds == 42
-    assert cfg.tiers.super.welcome.rules == builtin.super.welcome.rules
-    assert cfg.tiers.flash == builtin.flash
+    builtin = cfg_of("bot: {}\n")
+    assert profile_of(cfg, "super").welcome.window_seconds == 42
+    assert profile_of(cfg, "super").welcome.rules == profile_of(builtin, "super").welcome.rules
+    assert profile_of(cfg, "flash") == profile_of(builtin, "flash")
 
 
 def test_empty_sections_and_bare_group_ids_mean_defaults() -> None:
@@ -136,7 +148,7 @@ def test_empty_sections_and_bare_group_ids_mean_defaults() -> None:
           1@chatroom:
         """
     )
-    assert cfg.groups["1@chatroom"].tier is Tier.MEMBER
+    assert cfg.groups["1@chatroom"].profile == "member"
     assert cfg.groups["1@chatroom"].managed
 
 
@@ -159,20 +171,21 @@ def test_error_format_one_issue_per_line() -> None:
     assert isinstance(err, Exception)
 
 
-def test_bad_tier_points_at_the_value() -> None:
+def test_unknown_profile_points_at_the_value_and_suggests() -> None:
     text = """\
         bot:
           name: 群管家
         groups:
           r1@chatroom:
             name: 一群
-            tier: supr
+            profile: supr
         """
     issue = one_issue(text)
-    assert (issue.line, issue.column) == (6, 11)
-    assert issue.field == "groups.r1@chatroom.tier"
+    assert (issue.line, issue.column) == (6, 14)
+    assert issue.field == "groups.r1@chatroom.profile"
     assert str(issue) == (
-        "bot.yaml:6:11: groups.r1@chatroom.tier: Input should be 'super', 'member' or 'flash'"
+        "bot.yaml:6:14: groups.r1@chatroom.profile: unknown profile 'supr'; "
+        "did you mean 'super'? profiles: flash, member, super"
     )
 
 
@@ -271,7 +284,7 @@ def test_bad_template_placeholder(template: str, needle: str) -> None:
 def test_template_literal_braces_and_block_scalars_are_fine() -> None:
     cfg = cfg_of(
         """
-        tiers:
+        profiles:
           member:
             welcome:
               template: |
@@ -279,7 +292,7 @@ def test_template_literal_braces_and_block_scalars_are_fine() -> None:
                 {rules}
         """
     )
-    policy = resolve_policy(cfg, "x@chatroom", Tier.MEMBER)
+    policy = resolve_policy(cfg, "x@chatroom", "member")
     assert policy is not None
     assert "{不是占位符}" in render(policy.welcome.template, policy)
 
@@ -537,7 +550,7 @@ def test_effective_database_url(tmp_path: Path) -> None:
 def test_database_url_left_alone_when_not_relative(
     url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.config.database_location_problem", lambda url: None)
+    monkeypatch.setattr("bot.config.env.database_location_problem", lambda url: None)
     cfg = cfg_of(f"database:\n  url: '{url}'\n")
     assert effective_database_url(cfg, {}, tmp_path) == url
 
@@ -560,7 +573,7 @@ def test_relative_sqlite_resolves_against_the_config_files_dir(tmp_path: Path) -
 POLICY_YAML = """\
 owners: [wxid_owner]
 admins: [wxid_admin]
-tiers:
+profiles:
   member:
     welcome:
       window_seconds: 15
@@ -568,13 +581,14 @@ tiers:
 groups:
   1@chatroom:
     name: 会员一群
-    tier: member
+    profile: member
+    tags: [品牌A, 上海]
     admins: [wxid_local]
     welcome:
       max_mentions: 3
       name_card_format: 城市-昵称-月龄
   2@chatroom:
-    tier: super
+    profile: super
   3@chatroom:
     managed: false
 """
@@ -587,10 +601,11 @@ def test_group_override_wins_field_by_field() -> None:
     w = policy.welcome
     assert w.max_mentions == 3  # group override
     assert w.name_card_format == "城市-昵称-月龄"  # group override
-    assert w.window_seconds == 15  # tier from the file
-    assert w.rules == ("规则甲", "规则乙")  # tier from the file
-    assert w.template == cfg.tiers.member.welcome.template  # built-in member default
-    assert policy.tier is Tier.MEMBER and policy.name == "会员一群"
+    assert w.window_seconds == 15  # profile from the file
+    assert w.rules == ("规则甲", "规则乙")  # profile from the file
+    assert w.template == profile_of(cfg, "member").welcome.template  # built-in member default
+    assert policy.profile == "member" and policy.name == "会员一群"
+    assert policy.tags == ("品牌A", "上海")
     assert policy.listed and policy.command_prefix == "#" and policy.bot_name == "群管家"
     text = render(policy.welcome.template, policy)
     assert "1. 规则甲\n2. 规则乙" in text and "城市-昵称-月龄" in text
@@ -601,7 +616,8 @@ def test_super_group_gets_super_defaults() -> None:
     cfg = cfg_of(POLICY_YAML)
     policy = resolve_policy(cfg, "2@chatroom")
     assert policy is not None
-    assert policy.welcome == cfg.tiers.super.welcome
+    assert policy.welcome == profile_of(cfg, "super").welcome
+    assert policy.tags == ()
     assert policy.name == "2@chatroom"
 
 
@@ -620,12 +636,12 @@ def test_admins_include_owners() -> None:
 def test_unmanaged_and_unknown_rooms() -> None:
     cfg = cfg_of(POLICY_YAML)
     assert resolve_policy(cfg, "3@chatroom") is None
-    assert resolve_policy(cfg, "3@chatroom", Tier.MEMBER) is None  # explicitly unmanaged
+    assert resolve_policy(cfg, "3@chatroom", "member") is None  # explicitly unmanaged
     assert resolve_policy(cfg, "9@chatroom") is None
-    invited = resolve_policy(cfg, "9@chatroom", default_tier="member", name="新群")
+    invited = resolve_policy(cfg, "9@chatroom", default_profile="member", name="新群")
     assert invited is not None
-    assert invited.tier is Tier.MEMBER and not invited.listed and invited.name == "新群"
-    assert invited.welcome == cfg.tiers.member.welcome
+    assert invited.profile == "member" and not invited.listed and invited.name == "新群"
+    assert invited.welcome == profile_of(cfg, "member").welcome
     assert set(resolve_all(cfg)) == {"1@chatroom", "2@chatroom"}
 
 
@@ -634,7 +650,7 @@ def test_policy_is_frozen() -> None:
     policy = resolve_policy(cfg, "1@chatroom")
     assert policy is not None
     with pytest.raises(AttributeError):
-        policy.tier = Tier.SUPER  # type: ignore[misc]
+        policy.profile = "super"  # type: ignore[misc]
     with pytest.raises(ValueError, match="frozen"):
         policy.welcome.max_mentions = 5
     with pytest.raises(ValueError, match="frozen"):
@@ -656,7 +672,7 @@ def test_schema_export() -> None:
         "database",
         "owners",
         "admins",
-        "tiers",
+        "profiles",
         "groups",
         "commands",
         "activity",
@@ -866,3 +882,220 @@ def test_a_very_long_line_is_refused_before_parsing() -> None:
     issue = one_issue("# " + "x" * 20_000 + "\nowners: [wxid_a]\n")
     assert (issue.line, issue.column) == (1, 16_385)
     assert "line is 20,002 characters long" in issue.message
+
+
+# --------------------------------------------------------------------------
+# Profiles: extends, sections, group overrides, tags, old key names
+# --------------------------------------------------------------------------
+
+PROFILES_YAML = """\
+profiles:
+  vip:
+    extends: super
+    welcome:
+      window_seconds: 5
+    commands:
+      max_per_member: 2
+  vip_sh:
+    extends: vip
+    welcome:
+      name_card_format: 上海-昵称
+groups:
+  r1@chatroom:
+    profile: vip_sh
+    tags: [brandA, 上海]
+    welcome: {max_mentions: 4}
+"""
+
+
+def test_an_operator_profile_extends_a_chain_and_a_group_overrides_it() -> None:
+    cfg = cfg_of(PROFILES_YAML)
+    sup = profile_of(cfg, "super").welcome
+    vip_sh = profile_of(cfg, "vip_sh")
+    assert vip_sh.chain == ("vip_sh", "vip", "super")
+    policy = resolve_policy(cfg, "r1@chatroom")
+    assert policy is not None and policy.profile == "vip_sh"
+    assert policy.welcome.max_mentions == 4  # the group
+    assert policy.welcome.name_card_format == "上海-昵称"  # vip_sh
+    assert policy.welcome.window_seconds == 5  # vip
+    assert policy.welcome.rules == sup.rules  # super, built in
+    assert policy.commands.max_per_member == 2  # vip's commands section
+    assert policy.commands.help == cfg.commands.help  # the top-level commands: defaults
+    assert policy.tags == ("brandA", "上海")
+    assert policy.section("welcome") is policy.welcome
+
+
+def test_a_new_profile_without_extends_starts_from_the_defaults() -> None:
+    cfg = cfg_of("profiles:\n  plain:\n    welcome: {window_seconds: 7}\n")
+    plain = profile_of(cfg, "plain")
+    assert plain.chain == ("plain",)
+    assert plain.welcome == WelcomePolicy(window_seconds=7)
+
+
+def test_top_level_commands_are_every_profiles_defaults_and_a_group_may_change_them() -> None:
+    cfg = cfg_of(
+        """\
+        commands: {max_per_member: 9, no_rules: 没有群规}
+        profiles:
+          flash: {commands: {max_per_member: 3}}
+        groups:
+          r1@chatroom: {profile: flash, commands: {disabled: [规则]}}
+          r2@chatroom: {}
+        """
+    )
+    one, two = resolve_policy(cfg, "r1@chatroom"), resolve_policy(cfg, "r2@chatroom")
+    assert one is not None and two is not None
+    assert (one.commands.max_per_member, one.commands.disabled) == (3, ("规则",))
+    assert (two.commands.max_per_member, two.commands.disabled) == (9, ())
+    assert one.commands.no_rules == two.commands.no_rules == "没有群规"
+
+
+def test_an_unknown_parent_is_reported_at_extends() -> None:
+    issue = one_issue("profiles:\n  vip:\n    extends: supper\n")
+    assert (issue.line, issue.column, issue.field) == (3, 14, "profiles.vip.extends")
+    assert issue.message.startswith("unknown profile 'supper' in extends; did you mean 'super'?")
+
+
+def test_a_cycle_of_extends_is_reported_once_at_the_first_profile_of_the_circle() -> None:
+    issues = issues_of(
+        """\
+        profiles:
+          a: {extends: b}
+          b: {extends: c}
+          c: {extends: a}
+        groups:
+          r1@chatroom: {profile: b}
+        """
+    )
+    assert [(i.line, i.field) for i in issues] == [(2, "profiles.a.extends")]
+    assert "circle (a → b → c → a)" in issues[0].message
+
+
+def test_a_bad_value_deep_in_a_group_override_points_at_the_line_the_admin_wrote() -> None:
+    issues = issues_of(
+        """\
+        profiles:
+          vip:
+            extends: super
+            welcome:
+              window_seconds: 500
+        groups:
+          r1@chatroom:
+            profile: vip
+            welcome:
+              max_mentions: 0
+              rules: [ok, ""]
+          r2@chatroom: {profile: vip}
+        """
+    )
+    found = {(i.line, i.column, i.field) for i in issues}
+    assert found == {
+        (5, 23, "profiles.vip.welcome.window_seconds"),  # once, not once per group using it
+        (10, 21, "groups.r1@chatroom.welcome.max_mentions"),
+        (11, 19, "groups.r1@chatroom.welcome.rules[1]"),
+    }
+    assert len(issues) == 3
+
+
+def test_unknown_sections_and_section_keys_are_named_with_a_suggestion() -> None:
+    issues = issues_of(
+        """\
+        profiles:
+          vip:
+            welcom: {}
+        groups:
+          r1@chatroom:
+            commands: {max_per_membr: 3}
+        """
+    )
+    assert [(i.line, i.column, i.field) for i in issues] == [
+        (3, 5, "profiles.vip.welcom"),
+        (6, 16, "groups.r1@chatroom.commands.max_per_membr"),
+    ]
+    assert "did you mean 'welcome'?" in issues[0].message
+    assert "did you mean 'max_per_member'?" in issues[1].message
+
+
+def test_a_section_that_is_not_a_mapping_is_explained() -> None:
+    issue = one_issue("groups:\n  r1@chatroom:\n    welcome: [a]\n")
+    assert issue.field == "groups.r1@chatroom.welcome" and "mapping" in issue.message
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [("[上海, 上海]", "duplicate tag '上海'"), ("['brand a']", "not a usable name")],
+)
+def test_tags_are_names_without_repeats(tags: str, message: str) -> None:
+    issue = one_issue(f"groups:\n  r1@chatroom:\n    tags: {tags}\n")
+    assert issue.field.startswith("groups.r1@chatroom.tags[") and message in issue.message
+
+
+def test_each_template_declares_its_own_placeholders() -> None:
+    assert template_placeholders(WelcomePolicy, "template") == WELCOME_PLACEHOLDERS
+    assert template_placeholders(BotSettings, "away_notice") == {"bot_name", "minutes"}
+    assert template_placeholders(BotSettings, "risk_notice") == {
+        "action",
+        "error",
+        "hours",
+        "bot_name",
+    }
+    # {minutes} belongs to the away notice, not to the degraded-group notice
+    issue = one_issue("bot:\n  degraded_notice: 断开 {minutes} 分钟\n")
+    assert issue.field == "bot.degraded_notice"
+    assert issue.message == (
+        "unknown placeholder '{minutes}'; use one of {bot_name}, {group}, {role}"
+    )
+    assert cfg_of("bot:\n  away_notice: 断开 {minutes} 分钟\n")
+    issue = one_issue("groups:\n  r1@chatroom:\n    commands: {help: '{minutes}'}\n")
+    assert issue.field == "groups.r1@chatroom.commands.help"
+    assert "unknown placeholder '{minutes}'" in issue.message
+
+
+def test_old_key_names_still_work_with_one_warning_per_place() -> None:
+    cfg = cfg_of(
+        """\
+        tiers:
+          super: {welcome: {window_seconds: 42}}
+        groups:
+          r1@chatroom: {tier: super}
+        """
+    )
+    policy = resolve_policy(cfg, "r1@chatroom")
+    assert policy is not None and policy.profile == "super"
+    assert policy.welcome.window_seconds == 42
+    assert [str(w) for w in cfg.warnings] == [
+        "bot.yaml:1:1: tiers: 'tiers' is deprecated: rename it to 'profiles' "
+        "(read as 'profiles' for now)",
+        "bot.yaml:4:17: groups.r1@chatroom.tier: 'tier' is deprecated: rename it to "
+        "'profile' (read as 'profile' for now)",
+    ]
+
+
+def test_old_and_new_key_names_together_say_how_to_merge_them() -> None:
+    issue = one_issue("tiers: {}\nprofiles: {}\n")
+    assert (issue.line, issue.field) == (1, "tiers")
+    assert "move what is under 'tiers' into 'profiles'" in issue.message
+
+
+def test_errors_under_an_old_key_name_point_at_the_line_and_name_it_writes() -> None:
+    issue = one_issue("tiers:\n  member:\n    welcome:\n      window_seconds: 0\n")
+    assert (issue.line, issue.field) == (4, "tiers.member.welcome.window_seconds")
+
+
+def test_a_stored_profile_that_bot_yaml_no_longer_has_falls_back_to_member() -> None:
+    cfg = cfg_of("bot: {}\n")
+    policy = resolve_policy(cfg, "x@chatroom", "gone", name="旧群")
+    assert policy is not None and policy.profile == "member"
+
+
+def test_schema_describes_profile_and_group_sections() -> None:
+    defs = config_json_schema()["$defs"]
+    for layer in ("ProfileConfig", "GroupConfig"):
+        props = defs[layer]["properties"]
+        assert props["welcome"] == {"$ref": "#/$defs/WelcomePolicy"}
+        assert props["commands"] == {"$ref": "#/$defs/CommandPolicy"}
+        assert defs[layer]["additionalProperties"] is False
+    assert "required" not in defs["WelcomePolicy"]  # a partial override fits
+    template = defs["WelcomePolicy"]["properties"]["template"]
+    assert template["x-placeholders"] == sorted(WELCOME_PLACEHOLDERS)
+    assert "Placeholders: {bot_name}" in template["description"]

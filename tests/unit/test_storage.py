@@ -93,7 +93,7 @@ async def test_migrations_produce_exactly_the_models(engine: AsyncEngine) -> Non
         assert await conn.run_sync(_schema_diff) == []
         checks = await conn.run_sync(_check_constraints)
     assert checks == _model_check_constraints()
-    assert ("groups", "ck_groups_tier") in checks
+    assert ("groups", "ck_groups_tier") not in checks  # any profile name (0008)
     await upgrade(engine)  # already at head: a no-op
     assert await current_revision(engine) == head_revision()
 
@@ -344,7 +344,7 @@ async def test_groups(store: Store) -> None:
     await repo.upsert_group(ROOM, "读书会", "super", at(0))
     g = await repo.get_group(ROOM)
     assert g is not None
-    assert (g.topic, g.tier, g.bot_role, g.joined_at, g.left_at) == (
+    assert (g.topic, g.profile, g.bot_role, g.joined_at, g.left_at) == (
         "读书会",
         "super",
         "unknown",
@@ -356,7 +356,7 @@ async def test_groups(store: Store) -> None:
     await repo.upsert_group(ROOM, "读书会 2群", "member", at(5))
     g = await repo.get_group(ROOM)
     assert g is not None
-    assert (g.topic, g.tier, g.bot_role, g.joined_at, g.updated_at) == (
+    assert (g.topic, g.profile, g.bot_role, g.joined_at, g.updated_at) == (
         "读书会 2群",
         "member",
         "admin",
@@ -379,8 +379,11 @@ async def test_groups(store: Store) -> None:
     g = await repo.get_group(ROOM)
     assert g is not None and (g.joined_at, g.left_at) == (at(20), None)
     assert [x.room_id for x in await repo.active_groups()] == [ROOM]
-    with pytest.raises(ValueError, match="tier"):
-        await repo.upsert_group(ROOM2, "x", "vip", at())
+    await repo.upsert_group(ROOM2, "x", "vip", at())  # an operator's profile is stored as is
+    g2 = await repo.get_group(ROOM2)
+    assert g2 is not None and g2.profile == "vip"
+    with pytest.raises(ValueError, match="profile"):
+        await repo.upsert_group(ROOM2, "x", "", at())
     with pytest.raises(ValueError, match="role"):
         await repo.set_bot_role(ROOM, "king")
 
