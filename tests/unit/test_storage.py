@@ -194,6 +194,7 @@ async def test_aware_times_come_back_as_the_same_instant_in_utc(store: Store) ->
 async def test_time_comparisons_ignore_the_input_offset(store: Store) -> None:
     # 09:00+08:00 is 01:00Z: a member who joined then is due an hour later,
     # whichever offset the query time is written in.
+    await store.repo.upsert_group(ROOM, "群", "member", at(0))
     await store.repo.record_join(ROOM, "a", datetime(2026, 1, 5, 9, 0, tzinfo=CST), None)
     await store.repo.mark_welcomed(ROOM, ["a"], at(1))
     now_cst = datetime(2026, 1, 5, 10, 0, tzinfo=CST)
