@@ -108,7 +108,7 @@ class App:
             on_outcome=self.on_outcome,
             account_id=config.bot.account,
             pauses=self.pauses,
-            retries=OutboxRetries(session_factory(self.engine)),
+            retries=OutboxRetries(session_factory(self.engine), account_id=self.repo.account_id),
             alerter=self.alerter,
         )
         self.activity = ActivityRecorder(
@@ -460,7 +460,7 @@ class App:
         try:
             group = await self.repo.get_group(room_id)
             await self.repo.mark_group_left(room_id, at)
-            refused = await self.memberships.refuse_room_actions(
+            refused = await self.repo.outbox_refuse_room(
                 room_id, at, "the bot is no longer in this group"
             )
         except Exception:

@@ -126,6 +126,8 @@ class Executor:
         known); pauses are stored per account.  ``pauses``: where pauses are
         kept (None: in memory only).  ``retries``: where a retry is recorded
         (None: a transient failure is final)."""
+        if retries is not None and retries.account_id != repo.account_id:
+            raise ValueError("retries must be kept for the repository's own account")
         self.settings = settings or GovernorSettings()
         self.governor = Governor(self.settings, rng or random.Random())
         self.queue = PacedQueue(self.governor)

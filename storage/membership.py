@@ -10,9 +10,9 @@ Joins and leaves found by comparing a list with storage are *not* written
 here: they flow as events (``handlers.membership``), so the activity log and
 the welcome see them like any other join or leave.
 
-:meth:`MembershipStore.refuse_room_actions` is what the rest of the bot calls
-when the bot is no longer in a group: every pending outbox action for that
-room becomes 'refused', so the executor's claim fails and nothing is sent there.
+When the bot is no longer in a group, its queued actions there are refused by
+:meth:`storage.repo.Repository.outbox_refuse_room` (the outbox is the
+account's: only the account's own rows).
 """
 
 from __future__ import annotations
@@ -24,12 +24,11 @@ from typing import Any, cast
 from sqlalchemy import Table, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import Membership, Outbox
-from storage.repo import REASON_MAX_LENGTH, _insert
-from storage.types import OutboxItem, clean_text, require_aware
+from storage.models import Membership
+from storage.repo import _insert
+from storage.types import require_aware
 
 _MEMBERSHIPS = cast(Table, Membership.__table__)
-_OUTBOX = cast(Table, Outbox.__table__)
 
 # Rows per INSERT statement: well under SQLite's 32,766 bound parameters (10 a row).
 _CHUNK = 1000
@@ -46,7 +45,7 @@ def member_roles(
 
 
 class MembershipStore:
-    """Bulk writes to memberships and the outbox; one session per call."""
+    """Bulk writes to memberships; one session per call."""
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = session_factory
@@ -91,27 +90,6 @@ class MembershipStore:
             if knows_roles:
                 await _set_roles(session, room_id, owner_id, admins)
         return inserted
-
-    async def refuse_room_actions(
-        self, room_id: str, at: datetime, reason: str
-    ) -> list[OutboxItem]:
-        """Every pending outbox action for ``room_id`` becomes 'refused'; returns them.
-
-        Call when the bot is no longer in the group: the executor claims only
-        pending rows, so nothing queued for that room is sent.
-        """
-        from storage.repo import _outbox_items
-
-        at = require_aware(at, "at")
-        o = _OUTBOX.c
-        stmt = (
-            update(_OUTBOX)
-            .where(o.room_id == room_id, o.status == "pending")
-            .values(status="refused", updated_at=at, error=clean_text(reason, REASON_MAX_LENGTH))
-            .returning(*_OUTBOX.c)
-        )
-        async with self._sessions.begin() as session:
-            return _outbox_items((await session.execute(stmt)).all())
 
 
 def _new_row(room_id: str, contact_id: str, role: str, at: datetime) -> dict[str, Any]:

@@ -724,16 +724,18 @@ class Repository:
     async def due_for_reminder(self, now: datetime, after: timedelta) -> list[tuple[str, str]]:
         """(room, member) pairs to remind once to introduce themselves.
 
-        Present members of groups the bot is in, welcomed, not yet reminded,
-        who joined at least ``after`` ago and have not spoken since joining.
-        Reads memberships and member_stats only.
+        Present members of groups this account is in (its own ``groups`` row),
+        welcomed, not yet reminded, who joined at least ``after`` ago and have
+        not spoken since joining.  Reads memberships, member_stats and groups.
         """
         cutoff = require_aware(now, "now") - after
         m, s = Membership, MemberStats
         stmt = (
             select(m.room_id, m.contact_id)
             .outerjoin(s, and_(s.room_id == m.room_id, s.contact_id == m.contact_id))
-            .outerjoin(Group, Group.room_id == m.room_id)
+            # The account's own row of the group: one row per member however
+            # many accounts share the group, none where this account is not.
+            .join(Group, and_(self._mine(Group), Group.room_id == m.room_id))
             .where(
                 m.reminded_at.is_(None),
                 m.joined_at <= cutoff,
@@ -1015,6 +1017,25 @@ class Repository:
                 o.not_after < now,
             )
             .values(status="expired", updated_at=now)
+            .returning(*_OUTBOX.c)
+        )
+        async with self._sessions.begin() as session:
+            return _outbox_items((await session.execute(stmt)).all())
+
+    async def outbox_refuse_room(self, room_id: str, at: datetime, reason: str) -> list[OutboxItem]:
+        """The account's pending actions for ``room_id`` become 'refused'; returns
+        them, oldest first.
+
+        Call when this account is no longer in the group: the executor claims
+        only pending rows, so nothing queued for that room is sent.  Other
+        accounts' actions in the same group are theirs and are left alone.
+        """
+        at = require_aware(at, "at")
+        o = _OUTBOX.c
+        stmt = (
+            update(_OUTBOX)
+            .where(self._mine(_OUTBOX), o.room_id == room_id, o.status == "pending")
+            .values(status="refused", updated_at=at, error=clean_text(reason, REASON_MAX_LENGTH))
             .returning(*_OUTBOX.c)
         )
         async with self._sessions.begin() as session:

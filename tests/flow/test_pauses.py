@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -190,18 +191,27 @@ async def test_retries_are_bounded_then_the_action_fails(bot: Harness) -> None:
     assert [a.status for a in await bot.repo.recent_audit(5)] == ["failed"]
 
 
-async def test_a_retry_waiting_at_a_crash_is_sent_after_restart(tmp_path: Path) -> None:
+async def test_a_retry_waiting_at_a_crash_is_sent_after_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Set once the executor has stored the retry: it then goes straight to
+    # waiting on the (manual) clock, with nothing in flight.
+    stored = asyncio.Event()
+    retry_later = OutboxRetries.retry_later
+
+    async def storing(self: OutboxRetries, *args: Any, **kwargs: Any) -> bool:
+        put_back = await retry_later(self, *args, **kwargs)
+        stored.set()
+        return put_back
+
+    monkeypatch.setattr(OutboxRetries, "retry_later", storing)
     first = Harness(tmp_path)
     await first.start()
     first.puppet.fail_next("message_send_text", 1, "ECONNRESET")
     await first.puppet.member_says(ROOM, "wxid_a", "#帮助")
     assert not (await first.puppet.wait_for_call("message_send_text")).ok
-    retries = OutboxRetries(session_factory(first.app.engine))
-    executor = first.app.executor
-    for _ in range(1000):  # until the retry is stored and the executor waits for it
-        if executor._later_actions and executor._in_flight == 0:
-            break
-        await asyncio.sleep(0.01)
+    await stored.wait()
+    retries = OutboxRetries(session_factory(first.app.engine), account_id=ACCOUNT)
     assert await retries.not_before()
     await first.app.settle(send=False)  # the activity log is written, as in the other crash tests
     await first.crash()

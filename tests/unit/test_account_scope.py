@@ -9,10 +9,17 @@ every backend (``tests.unit.conftest``).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import cast
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.db import session_factory, upgrade
+from bot.clock import ManualClock
+from bot.executor import Executor
+from bot.transport.base import Transport
+from storage.db import create_engine, session_factory, upgrade
+from storage.outbox_retry import OutboxRetries
 from storage.repo import Repository
 from storage.types import ActivityRow, NewOutboxItem
 
@@ -102,3 +109,70 @@ async def test_a_message_seen_by_two_accounts_in_one_group_counts_once(engine: A
     assert await a.count_activity(ROOM) == 3
     stats = await b.member_stats(ROOM, "wxid_m")
     assert stats is not None and stats.message_count == 3
+
+
+async def test_leaving_a_group_refuses_only_the_accounts_own_queued_actions(
+    engine: AsyncEngine,
+) -> None:
+    a, b = await accounts(engine)
+    await a.outbox_add([item("a:say")])
+    await b.outbox_add([item("b:say")])
+    refused = await a.outbox_refuse_room(ROOM, T0, "the bot is no longer in this group")
+    assert [i.key for i in refused] == ["a:say"]
+    assert [i.key for i in await b.outbox_pending()] == ["b:say"]
+    assert await b.outbox_claim("b:say", T0)  # B still sends it
+
+
+async def test_a_retry_puts_back_only_the_accounts_own_send(engine: AsyncEngine) -> None:
+    a, b = await accounts(engine)
+    sessions = session_factory(engine)
+    retries_a = OutboxRetries(sessions, account_id=a.account_id)
+    retries_b = OutboxRetries(sessions, account_id=b.account_id)
+    key = "reply:r1:m1:1"  # the same key for both accounts
+    for repo in (a, b):
+        await repo.outbox_add([item(key)])
+        assert await repo.outbox_claim(key, T0)
+    assert await retries_a.retry_later(key, T0, T0 + timedelta(minutes=1), "ECONNRESET")
+    still = await b.outbox_get(key)
+    assert still is not None and still.status == "sending"
+    assert [i.key for i in await b.outbox_mark_in_doubt(T0)] == [key]  # B's crash: in doubt
+    assert await retries_a.not_before() == {key: T0 + timedelta(minutes=1)}
+    assert await retries_b.not_before() == {}
+
+
+async def test_a_member_of_a_group_two_accounts_share_is_due_one_reminder(
+    engine: AsyncEngine,
+) -> None:
+    a, b = await accounts(engine)
+    for repo in (a, b):
+        await repo.upsert_group(ROOM, "群", "member", T0)
+    await a.record_join(ROOM, "wxid_new", T0, None)
+    await a.mark_welcomed(ROOM, ["wxid_new"], T0)
+    later = T0 + timedelta(days=2)
+    assert await a.due_for_reminder(later, timedelta(days=1)) == [(ROOM, "wxid_new")]
+    assert await b.due_for_reminder(later, timedelta(days=1)) == [(ROOM, "wxid_new")]
+
+
+async def test_no_reminder_is_due_in_a_group_the_account_is_not_in(engine: AsyncEngine) -> None:
+    a, b = await accounts(engine)
+    await a.upsert_group(ROOM, "群", "member", T0)
+    await b.upsert_group(ROOM, "群", "member", T0)
+    await b.mark_group_left(ROOM, T0)
+    await a.record_join(ROOM, "wxid_new", T0, None)
+    await a.mark_welcomed(ROOM, ["wxid_new"], T0)
+    later = T0 + timedelta(days=2)
+    assert await b.due_for_reminder(later, timedelta(days=1)) == []
+    assert await a.due_for_reminder(later, timedelta(days=1)) == [(ROOM, "wxid_new")]
+
+
+def test_an_executor_refuses_retries_kept_for_another_account(tmp_path: Path) -> None:
+    # Nothing is read or sent: the executor checks its stores when it is made.
+    sessions = session_factory(create_engine(f"sqlite+aiosqlite:///{tmp_path / 'q.db'}"))
+    repo = Repository(sessions, account_id="wxid_bot_a")
+    with pytest.raises(ValueError, match="account"):
+        Executor(
+            cast(Transport, None),
+            repo,
+            ManualClock(T0),
+            retries=OutboxRetries(sessions, account_id="wxid_bot_b"),
+        )

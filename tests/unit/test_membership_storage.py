@@ -71,8 +71,6 @@ async def test_without_owner_or_admins_roles_are_left_alone(store: Store) -> Non
 
 
 async def test_refusing_a_rooms_actions_leaves_other_rooms_and_finished_ones(store: Store) -> None:
-    ms = MembershipStore(store.sessions)
-
     def item(key: str, room: str | None) -> NewOutboxItem:
         return NewOutboxItem(
             key=key,
@@ -88,7 +86,7 @@ async def test_refusing_a_rooms_actions_leaves_other_rooms_and_finished_ones(sto
         [item("k1", ROOM), item("k2", ROOM), item("k3", "r2@chatroom"), item("k4", None)]
     )
     await store.repo.outbox_finish("k2", "done", at(1))
-    refused = await ms.refuse_room_actions(ROOM, at(2), "the bot is no longer in this group")
+    refused = await store.repo.outbox_refuse_room(ROOM, at(2), "the bot is no longer in this group")
     assert [i.key for i in refused] == ["k1"]
     assert not await store.repo.outbox_claim("k1", at(3))  # the executor cannot send it
     k1 = await store.repo.outbox_get("k1")
