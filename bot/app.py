@@ -94,7 +94,10 @@ class App:
             self.clock,
             reads_per_minute=config.member_lists.reads_per_minute,
             cache_hours=config.member_lists.cache_hours,
+            list_rooms=self._list_rooms,
         )
+        if hasattr(transport, "on_extra_read"):  # the room payload read at a bot-join
+            transport.on_extra_read = self.members.charge
         self.pauses = PauseStore(session_factory(self.engine))
         self.executor = Executor(
             transport,
@@ -143,6 +146,7 @@ class App:
             max_queued=config.bot.event_queue_max,
             max_queued_per_room=config.bot.event_queue_max_per_room,
             idle_room_seconds=config.bot.idle_room_hours * 3600,
+            on_evict=self.members.forget,  # the reader's per-room state too
             # A handler that keeps failing reaches the owners, once per burst.
             on_handler_error=HandlerFailureAlarm(
                 self.alerter, self.clock, account_id=config.bot.account
@@ -352,6 +356,7 @@ class App:
         rooms = [r for r in self.policies.managed_rooms() if not self.members.is_gone(r)]
         if not rooms or not self._logged_in():
             return 0
+        self.members.new_round()
         missing = await self._missing_rooms(rooms)
         for room_id in missing:
             self.members.invalidate(room_id)
@@ -382,6 +387,7 @@ class App:
         rooms = [r for r in self.policies.managed_rooms() if not self.members.is_gone(r)]
         if not rooms:
             return 0
+        self.members.new_round()
         for room_id in await self._missing_rooms(rooms):
             self.members.invalidate(room_id)
         return self.members.refresh_in_background(rooms, self._list_read, self._list_gone)
@@ -393,17 +399,22 @@ class App:
         await self.bot_removed(room_id, self.clock.now(), detail)
 
     async def _missing_rooms(self, rooms: Sequence[str]) -> list[str]:
+        """Rooms with a fresh cached list that the room list no longer has (their
+        list is re-read to confirm).  The room list comes through the reader:
+        paced and cached; not read at all when no list is cached (all are due)."""
+        if all(self.members.is_stale(r) for r in rooms):
+            return []
+        listed = await self.members.room_list()
+        if not listed:  # unknown, or empty right after login: proves nothing
+            return []
+        return [r for r in rooms if r not in listed and not self.members.is_stale(r)]
+
+    async def _list_rooms(self) -> set[str]:
         room_ids = getattr(self.transport, "room_ids", None)
         if room_ids is None:
-            return []
-        try:
-            listed = await room_ids()
-        except Exception:
-            log.warning("could not list the bot's rooms", exc_info=True)
-            return []
-        if not listed:  # an empty list right after login proves nothing
-            return []
-        return [r for r in rooms if r not in listed]
+            return set()
+        listed: set[str] = await room_ids()
+        return listed
 
     async def _read_member_list(self, room_id: str) -> MemberList:
         read = getattr(self.transport, "read_member_list", None)
@@ -443,6 +454,7 @@ class App:
         if not allowed:
             return
         self._left.discard(room_id)
+        self.members.note_listed(room_id)
         if self.members.resume(room_id):
             log.info("the bot is back in %s: managing it again", room_id)
         self.members.invalidate(room_id)

@@ -56,6 +56,7 @@ class Dispatcher:
         max_queued_per_room: int = DEFAULT_MAX_QUEUED_PER_ROOM,
         idle_room_seconds: float = DEFAULT_IDLE_ROOM_SECONDS,
         on_handler_error: HandlerErrorHook | None = None,
+        on_evict: Callable[[str], None] | None = None,
     ) -> None:
         if max_queued < 1 or max_queued_per_room < 1:
             raise ValueError("queue bounds must be positive")
@@ -67,6 +68,7 @@ class Dispatcher:
         self.max_queued_per_room = max_queued_per_room
         self.idle_room_seconds = idle_room_seconds
         self.on_handler_error = on_handler_error
+        self.on_evict = on_evict  # told of each evicted room, after the handlers
         self._lanes: dict[str, asyncio.Queue[Event | None]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._last_seen: dict[str, float] = {}  # lane -> clock.monotonic() of its last event
@@ -207,6 +209,11 @@ class Dispatcher:
                     forget(key)
                 except Exception:
                     log.exception("handler %s failed to forget room %s", handler.name, key)
+            if self.on_evict is not None:
+                try:
+                    self.on_evict(key)
+                except Exception:
+                    log.exception("the eviction hook failed for room %s", key)
         self.evicted += len(gone)
         if gone:
             log.debug("closed %d idle lane(s)", len(gone))

@@ -13,11 +13,23 @@ one :class:`MemberListReader`:
   queues rooms and one worker task reads those still stale, in order, one by
   one on the budget, so events keep flowing meanwhile;
 * rooms the bot is **not in** (removed, or it left) are never read:
-  :meth:`MemberListReader.mark_gone` / :meth:`MemberListReader.resume`.
+  :meth:`MemberListReader.mark_gone` / :meth:`MemberListReader.resume`;
+* the **room list** (which rooms the puppet says the bot is in) is counted on
+  the same budget and cached for the same period: :meth:`MemberListReader.room_list`.
+  A read that fails, or a list that leaves the bot out
+  (:class:`MaybeNotInRoom`), is checked against it, and to confirm such a doubt
+  it is read again at most once per round (:meth:`MemberListReader.new_round`:
+  a reconcile run, a login);
+* other puppet reads WeChat can notice (the room payload read when the bot
+  joins a group) are counted on the budget: :meth:`MemberListReader.charge`;
+* a room silent for a day is **forgotten** (:meth:`MemberListReader.forget`):
+  its lock and its member tuple go, its read time stays, so forgetting never
+  makes a room stale and never causes a re-read.
 
 The reader knows nothing of Wechaty: it is given a ``read`` function (the
 transport's ``read_member_list``) that returns a :class:`MemberList` or raises
-:class:`BotNotInRoom`.
+:class:`BotNotInRoom` / :class:`MaybeNotInRoom`, and a ``list_rooms`` function
+(the transport's ``room_ids``).
 """
 
 from __future__ import annotations
@@ -73,7 +85,22 @@ class BotNotInRoom(Exception):
         self.detail = detail
 
 
+class MaybeNotInRoom(Exception):
+    """A read failed, or the list leaves the bot out: the bot may have been removed.
+
+    The reader checks the room list: a room missing from it becomes
+    :class:`BotNotInRoom`; otherwise ``members`` (the list as read) is the
+    answer, or, without one, this error propagates as a failed read."""
+
+    def __init__(self, room_id: str, detail: str, members: MemberList | None = None) -> None:
+        super().__init__(f"{room_id}: {detail}")
+        self.room_id = room_id
+        self.detail = detail
+        self.members = members
+
+
 ReadList = Callable[[str], Awaitable[MemberList]]
+ListRooms = Callable[[], Awaitable[Iterable[str]]]
 OnList = Callable[[MemberList], None]
 OnGone = Callable[[str, str], Awaitable[None]]
 
@@ -105,6 +132,10 @@ class ReadBudget:
     async def acquire(self) -> None:
         """Wait until a read is allowed, and count it."""
         await self.wait_turn()
+        self.charge()
+
+    def charge(self) -> None:
+        """Count a read made without waiting (later reads wait for it)."""
         self._times.append(self._clock.monotonic())
 
 
@@ -118,15 +149,25 @@ class MemberListReader:
         *,
         reads_per_minute: int = 10,
         cache_hours: float = 6.0,
+        list_rooms: ListRooms | None = None,
     ) -> None:
         self._read = read
         self._clock = clock
         self.budget = ReadBudget(clock, reads_per_minute)
         self.cache_seconds = cache_hours * 3600.0
-        self._cache: dict[str, tuple[float, MemberList]] = {}
+        # room -> clock.monotonic() of its last read; kept when the room is forgotten.
+        self._read_at: dict[str, float] = {}
+        self._cache: dict[str, MemberList] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._gone: set[str] = set()
         self.reads = 0  # calls of ``read`` (member lists asked of the puppet)
+        # The room list: read on the budget, cached, re-read at most once per round.
+        self._list_rooms = list_rooms
+        self._rooms: tuple[float, frozenset[str]] | None = None
+        self._rooms_lock = asyncio.Lock()
+        self._rooms_read_this_round = False
+        self.room_list_reads = 0  # calls of ``list_rooms``
+        self.other_reads = 0  # other puppet reads counted on the budget (:meth:`charge`)
         # The background worker: rooms waiting for a refresh, in order.
         self._queue: dict[str, None] = {}
         self._on_list: OnList | None = None
@@ -137,18 +178,18 @@ class MemberListReader:
 
     # ------------------------------------------------------------ the cache
 
+    def _fresh(self, room_id: str) -> bool:
+        read_mono = self._read_at.get(room_id)
+        return read_mono is not None and self._clock.monotonic() - read_mono < self.cache_seconds
+
     def cached(self, room_id: str) -> MemberList | None:
-        """The room's list if it was read within the cache period, else None."""
-        entry = self._cache.get(room_id)
-        if entry is None:
-            return None
-        read_mono, members = entry
-        if self._clock.monotonic() - read_mono >= self.cache_seconds:
-            return None
-        return members
+        """The room's list if it was read within the cache period (and not
+        forgotten since), else None."""
+        return self._cache.get(room_id) if self._fresh(room_id) else None
 
     def is_stale(self, room_id: str) -> bool:
-        return room_id not in self._gone and self.cached(room_id) is None
+        """Not read within the cache period (a forgotten room keeps its read time)."""
+        return room_id not in self._gone and not self._fresh(room_id)
 
     def stale(self, room_ids: Iterable[str]) -> list[str]:
         return [r for r in room_ids if self.is_stale(r)]
@@ -156,6 +197,69 @@ class MemberListReader:
     def invalidate(self, room_id: str) -> None:
         """Forget the room's cached list (the next read asks the puppet)."""
         self._cache.pop(room_id, None)
+        self._read_at.pop(room_id, None)
+
+    def forget(self, room_id: str) -> None:
+        """The room has been silent for long (the dispatcher evicted it): drop its
+        lock and its member tuple.  Its read time stays, so it is not stale any
+        sooner: forgetting never causes a re-read (a caller that needs the list
+        before it is stale reads it once, on the budget)."""
+        lock = self._locks.get(room_id)
+        if lock is not None and not lock.locked():
+            del self._locks[room_id]
+        self._cache.pop(room_id, None)
+
+    def charge(self) -> None:
+        """Count a puppet read made outside the reader (e.g. the room payload read
+        when the bot joins a group) on the budget, without waiting: the reads
+        after it wait for it."""
+        self.budget.charge()
+        self.other_reads += 1
+
+    # ------------------------------------------------------------ room list
+
+    def new_round(self) -> None:
+        """A reconcile run or a login begins: a doubt about a room may re-read the
+        room list once more."""
+        self._rooms_read_this_round = False
+
+    def note_listed(self, room_id: str) -> None:
+        """The bot is in ``room_id`` (it just joined): so says the cached room list."""
+        if self._rooms is not None:
+            self._rooms = (self._rooms[0], self._rooms[1] | {room_id})
+
+    async def room_list(self, *, confirm: bool = False) -> frozenset[str] | None:
+        """The rooms the puppet says the bot is in; None if unknown (no room list,
+        or it could not be read).  Cached for the cache period; ``confirm``
+        re-reads it unless it was read this round already: at most one read per
+        cache period plus one per round.  A read is counted on the budget (the
+        member-list reads after it wait for it) but does not wait for it: it is
+        asked for inside a paced read or at a login, and must not hold either
+        for up to a minute."""
+        if self._list_rooms is None:
+            return None
+        async with self._rooms_lock:
+            entry = self._rooms
+            fresh = entry is not None and self._clock.monotonic() - entry[0] < self.cache_seconds
+            if entry is not None and fresh and (not confirm or self._rooms_read_this_round):
+                return entry[1]
+            self.budget.charge()
+            self.room_list_reads += 1
+            self._rooms_read_this_round = True
+            try:
+                listed = frozenset(str(r) for r in await self._list_rooms())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("could not list the bot's rooms", exc_info=True)
+                return None
+            self._rooms = (self._clock.monotonic(), listed)
+            return self._rooms[1]
+
+    async def _not_listed(self, room_id: str) -> bool:
+        """True if the (non-empty) room list lacks ``room_id``: confirmed this round."""
+        listed = await self.room_list(confirm=True)
+        return listed is not None and bool(listed) and room_id not in listed
 
     # ------------------------------------------------- rooms the bot is not in
 
@@ -171,7 +275,8 @@ class MemberListReader:
         if room_id in self._gone:
             return False
         self._gone.add(room_id)
-        self._cache.pop(room_id, None)
+        self.invalidate(room_id)
+        self.forget(room_id)
         self._queue.pop(room_id, None)
         return True
 
@@ -180,7 +285,7 @@ class MemberListReader:
         if room_id not in self._gone:
             return False
         self._gone.discard(room_id)
-        self._cache.pop(room_id, None)
+        self.invalidate(room_id)
         return True
 
     # ---------------------------------------------------------------- reads
@@ -188,7 +293,8 @@ class MemberListReader:
     async def get(self, room_id: str) -> MemberList:
         """The room's member list: cached if read within the cache period, else
         read on the budget.  Raises :class:`BotNotInRoom` for a room the bot is
-        not in (and marks it gone); other read errors propagate."""
+        not in (and marks it gone), checked against the room list when the read
+        is in doubt (:class:`MaybeNotInRoom`); other read errors propagate."""
         if room_id in self._gone:
             raise BotNotInRoom(room_id, "marked as left")
         lock = self._locks.setdefault(room_id, asyncio.Lock())
@@ -205,7 +311,15 @@ class MemberListReader:
             except BotNotInRoom:
                 self.mark_gone(room_id)
                 raise
-            self._cache[room_id] = (self._clock.monotonic(), members)
+            except MaybeNotInRoom as doubt:
+                if await self._not_listed(room_id):
+                    self.mark_gone(room_id)
+                    raise BotNotInRoom(room_id, doubt.detail) from doubt
+                if doubt.members is None:
+                    raise
+                members = doubt.members
+            self._read_at[room_id] = self._clock.monotonic()
+            self._cache[room_id] = members
             return members
 
     # --------------------------------------------------- background refresh

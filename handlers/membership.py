@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from bot.actions import Action, Priority, Say
 from bot.events import Event, JoinEvent, LeaveEvent, RoomSnapshotEvent
 from handlers.base import BaseHandler, Context, Result
 from handlers.texts import notice
 from storage.membership import MembershipStore, member_roles
+
+if TYPE_CHECKING:
+    from storage.repo import Repository
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +73,13 @@ class MembershipSync(BaseHandler):
                 room, present, event.at, owner_id=owner, admin_ids=admins
             )
             joined = [m for m in present if m not in inserted and m not in known]
-            left = sorted(known.difference(present))
+            left = await _gone_before(repo, event, known.difference(present))
         else:
             await self._store.store_snapshot(
                 room, present, event.at, owner_id=owner, admin_ids=admins, add_missing=False
             )
             joined = [m for m in present if m not in known]
-            left = sorted(known.difference(present))
+            left = await _gone_before(repo, event, known.difference(present))
         if joined:
             self._emit(
                 JoinEvent(
@@ -103,6 +107,12 @@ class MembershipSync(BaseHandler):
             )
         self._listed.add(room)
         return Result(await self._learn_role(event, ctx), stop=True)
+
+    def forget_room(self, room_id: str) -> None:
+        """The room has been silent for a day (the dispatcher evicts it): drop what
+        is kept for it here.  Its next snapshot learns it all again."""
+        self._special.pop(room_id, None)
+        self._listed.discard(room_id)
 
     async def _first_list(self, room: str, ctx: Context) -> bool:
         """Has this room's member list never been stored?  Join events can store a
@@ -154,3 +164,20 @@ class MembershipSync(BaseHandler):
             )
             for owner in ctx.config.owners
         ]
+
+
+async def _gone_before(repo: Repository, event: RoomSnapshotEvent, gone: set[str]) -> list[str]:
+    """The members missing from the list who were there when it was read.  The
+    list is read while events flow: a member whose current stay began at or
+    after ``read_at`` joined during (or after) the read, so the list could not
+    show them; that is not a leave."""
+    left = []
+    for member in sorted(gone):
+        membership = await repo.get_membership(event.room_id, member)
+        if membership is not None and membership.joined_at >= event.at:
+            log.debug(
+                "room %s: %s joined while the list was read: not a leave", event.room_id, member
+            )
+            continue
+        left.append(member)
+    return left

@@ -117,6 +117,15 @@ class WelcomeRitual(BaseHandler):
 
     async def _left(self, event: LeaveEvent, ctx: Context) -> None:
         for member in event.member_ids:
+            membership = await ctx.repo.get_membership(event.room_id, member)
+            if (
+                membership is not None
+                and membership.left_at is None
+                and membership.joined_at > event.at
+            ):
+                # A leave older than the member's current stay (a replay, or a
+                # member list read before they joined): it ends nothing.
+                continue
             if await self._store.drop_member(
                 ctx.repo.account_id,
                 event.room_id,
@@ -154,7 +163,6 @@ class WelcomeScheduler:
         self._parked = asyncio.Event()
         self._parked.set()
         self._task: asyncio.Task[None] | None = None
-        self._recovered: set[str] = set()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -197,9 +205,10 @@ class WelcomeScheduler:
             delay: float | None = _RETRY_SECONDS
             try:
                 account = self._account()
-                if account and account not in self._recovered:
+                if account:
+                    # Every round, not once per process: a submit that failed
+                    # after its rows were marked 'submitted' is finished here.
                     await self.recover(account)
-                    self._recovered.add(account)
                 await self.run_due()
                 due = await self._store.next_due(account) if account else None
                 delay = None if due is None else (due - self._clock.now()).total_seconds()
@@ -254,13 +263,21 @@ class WelcomeScheduler:
         text = render(welcome.template, policy)
         actions: list[Action] = []
         size = max(1, welcome.max_mentions)
+        sent = 0
         for group in (rows[i : i + size] for i in range(0, len(rows), size)):
             key = f"{KEY_PREFIX}{group[0].id}"  # the same batch gets the same key after a crash
             # Recorded before it goes to the outbox, so its outcome always finds it.
-            await self._store.mark_submitted(account, [r.id for r in group], key, self._clock.now())
-            actions.append(_say(room_id, text, group, key))
+            # Only the rows still pending now are mentioned: a member who left
+            # since the batch was read has been dropped from it meanwhile.
+            marked = await self._store.mark_submitted(
+                account, [r.id for r in group], key, self._clock.now()
+            )
+            kept = [r for r in group if r.id in marked]
+            if kept:
+                actions.append(_say(room_id, text, kept, key))
+                sent += len(kept)
         await self._submit(actions)
-        return len(rows)
+        return sent
 
     async def _expire(
         self, account: str, room_id: str, rows: Sequence[PendingWelcomeRow], policy: GroupPolicy
@@ -305,11 +322,14 @@ class WelcomeScheduler:
             log.info("welcomed %d newcomer(s) in %s", len(welcomed), action.room)
 
     async def recover(self, account: str) -> None:
-        """After a restart: finish the welcomes a crash left between queue and outcome.
+        """Finish the welcomes left between queue and outcome (by a crash, or by a
+        submit that failed after its rows were marked): run at every round.
 
         A Say that never reached the outbox is submitted again (same key, so
         never twice); one the outbox finished while the outcome was not yet
-        recorded gets its outcome now.  Pending batches are simply due.
+        recorded gets its outcome now; one still in the outbox is left alone.
+        Pending batches are simply due.  Cheap when nothing is in flight: one
+        query for the submitted rows, and one outbox lookup per Say in flight.
         """
         for key, rows in (await self._store.submitted(account)).items():
             item = await self._repo.outbox_get(key) if key else None

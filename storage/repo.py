@@ -637,7 +637,9 @@ class Repository:
     async def record_leave(
         self, room_id: str, contact_id: str, at: datetime, remover_id: str | None = None
     ) -> bool:
-        """A member left (or was removed).  False if they were not known present."""
+        """A member left (or was removed).  False if they were not known present,
+        or if the leave is older than their current stay's join (it ended an
+        earlier stay, or a member list read before they joined missed them)."""
         at = require_aware(at, "at")
         stmt = (
             update(Membership)
@@ -645,6 +647,7 @@ class Repository:
                 Membership.room_id == room_id,
                 Membership.contact_id == contact_id,
                 Membership.left_at.is_(None),
+                Membership.joined_at <= at,
             )
             .values(left_at=at, remover_id=remover_id)
             .returning(Membership.join_count)

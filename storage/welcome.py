@@ -191,16 +191,35 @@ class WelcomeStore:
 
     async def mark_submitted(
         self, account_id: str, ids: Sequence[int], key: str, at: datetime
-    ) -> int:
-        """pending → submitted with the key of the Say that carries them."""
-        p = _PENDING.c
+    ) -> set[int]:
+        """pending → submitted with the key of the Say that carries them; returns
+        the ids actually marked: those still pending, of a member still present
+        in the same stay (a leaver's row was dropped, or is left for the next
+        round to drop)."""
+        p, m = _PENDING.c, _MEMBERSHIPS.c
+        still_there = (
+            select(m.contact_id)
+            .where(
+                m.room_id == p.room_id,
+                m.contact_id == p.contact_id,
+                m.join_count == p.stay,
+                m.left_at.is_(None),
+            )
+            .exists()
+        )
         stmt = (
             update(_PENDING)
-            .where(p.account_id == account_id, p.id.in_(list(ids)), p.status == "pending")
+            .where(
+                p.account_id == account_id,
+                p.id.in_(list(ids)),
+                p.status == "pending",
+                still_there,
+            )
             .values(status="submitted", action_key=key, updated_at=require_aware(at, "at"))
+            .returning(p.id)
         )
         async with self._sessions.begin() as session:
-            return int(getattr(await session.execute(stmt), "rowcount", 0))
+            return set((await session.execute(stmt)).scalars().all())
 
     async def settle(
         self, account_id: str, ids: Sequence[int], status: str, at: datetime, reason: str

@@ -61,7 +61,7 @@ from bot.events import (
     MessageKind,
     RoomInviteEvent,
 )
-from bot.member_lists import BotNotInRoom, MemberList
+from bot.member_lists import MaybeNotInRoom, MemberList
 from bot.transport.base import ActionFailed, Sink
 from bot.transport.supervisor import Supervisor
 from bot.transport.timeutil import puppet_time
@@ -149,6 +149,9 @@ class WechatyTransport:
         self._has_room.set()
         if hasattr(puppet, "backpressure"):
             puppet.backpressure = self.room_for_more
+        # Told of each puppet read outside the member-list reader (the room payload
+        # when the bot joins a group), so the app counts it on the reader's budget.
+        self.on_extra_read: Callable[[], None] | None = None
 
     @property
     def puppet(self) -> Any:
@@ -395,6 +398,8 @@ class WechatyTransport:
             topic = ""
             members: tuple[str, ...] = ()
             try:
+                if self.on_extra_read is not None:
+                    self.on_extra_read()
                 payload = await self._puppet.room_payload(room_id)
                 topic = payload.topic or ""
                 members = tuple(payload.member_ids or ())
@@ -415,19 +420,24 @@ class WechatyTransport:
         return events
 
     async def room_ids(self) -> set[str]:
-        """The rooms the puppet says the bot is in (no member lists are read)."""
+        """The rooms the puppet says the bot is in (no member lists are read):
+        one unpaced read; the app reads it through its member-list reader."""
         return {str(r) for r in await self._puppet.room_list()}
 
     async def read_member_list(self, room_id: str) -> MemberList:
         """One member-list read of ``room_id`` (use the app's paced, cached reader).
 
         ``room.member_list()``, not the payload's member ids, which go stale
-        after joins (defect 8).  Raises :class:`~bot.member_lists.BotNotInRoom`
-        when the read fails or leaves the bot out *and* the puppet's room list
-        no longer has the room: the bot was removed.
+        after joins (defect 8).  The list's ``read_at`` is when the read
+        began: a member who joins while it is read joined after it, and is
+        not taken for a leaver by the diff.  Raises
+        :class:`~bot.member_lists.MaybeNotInRoom` when the read fails or the
+        list leaves the bot out: the reader checks its (paced, cached) room
+        list to tell a removal from a glitch.
         """
         if self._bot is None:
             raise ActionFailed("the transport is not started")
+        read_at = self._clock.now()
         try:
             room = self._bot.Room.load(room_id)
             # Room.ready(force_sync=True) returns early on a cached room
@@ -435,31 +445,22 @@ class WechatyTransport:
             room.payload = await self._puppet.room_payload(room_id)
             members = await room.member_list()
         except Exception as exc:
-            if await self._not_listed(room_id):
-                raise BotNotInRoom(room_id, f"{type(exc).__name__}: {exc}") from exc
-            raise
+            raise MaybeNotInRoom(room_id, f"{type(exc).__name__}: {exc}") from exc
         ids = tuple(str(m.contact_id) for m in members)
-        me = self.self_id
-        if me and me not in ids and await self._not_listed(room_id):
-            raise BotNotInRoom(room_id, "the member list leaves the bot out")
         payload = room.payload
-        return MemberList(
+        listed = MemberList(
             str(room_id),
             ids,
-            self._clock.now(),
+            read_at,
             payload.topic or "",
             tuple(_name_of(m) for m in members),
             owner_id=payload.owner_id or None,
             admin_ids=tuple(payload.admin_ids or ()),
         )
-
-    async def _not_listed(self, room_id: str) -> bool:
-        """True if the puppet's (non-empty) room list lacks ``room_id``."""
-        try:
-            listed = await self.room_ids()
-        except Exception:
-            return False
-        return bool(listed) and room_id not in listed
+        me = self.self_id
+        if me and me not in ids:
+            raise MaybeNotInRoom(room_id, "the member list leaves the bot out", listed)
+        return listed
 
     async def snapshots(self, room_ids: list[str] | None = None) -> list[Event]:
         """Who is in each room now, unpaced and uncached: one read per room.
