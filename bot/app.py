@@ -48,6 +48,7 @@ from handlers.pauses import PauseCommands
 from handlers.welcome import WelcomeRitual, WelcomeScheduler
 from sop.calendar import Calendar, every
 from sop.reminders import remind_silent_newcomers
+from storage.calendar_runs import CalendarRuns
 from storage.db import create_engine, session_factory, upgrade
 from storage.lease import AccountLease, Leases
 from storage.membership import MembershipStore
@@ -152,7 +153,13 @@ class App:
                 self.alerter, self.clock, account_id=config.bot.account
             ),
         )
-        self.calendar = Calendar(ZoneInfo(config.bot.timezone))
+        # Each scheduled run is claimed in the database: at most once, across restarts.
+        self.calendar_runs = CalendarRuns(
+            session_factory(self.engine), account_id=config.bot.account
+        )
+        self.calendar = Calendar(
+            ZoneInfo(config.bot.timezone), self.clock, self.calendar_runs, self.repo
+        )
         self.calendar.add(
             "remind-newcomers",
             every(config.bot.reminder_check_minutes, ZoneInfo(config.bot.timezone)),
@@ -225,7 +232,7 @@ class App:
         Pending welcomes are sent and activity is flushed while the transport
         is still connected; only then is it stopped.
         """
-        self.calendar.shutdown()
+        await self.calendar.stop()  # a run under way finishes first
         self._accepting = False
         await self.members.close()
         await self._join_tasks()
@@ -250,6 +257,7 @@ class App:
         if drain is not None:
             await drain()
         await self._join_tasks()
+        await self.calendar.settle()  # runs due now are done (their actions queued)
         await self.members.settle()  # member lists due now are read and queued
         await self.dispatcher.join()
         await self.activity.flush()

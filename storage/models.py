@@ -309,3 +309,31 @@ class Lease(Base):
     renewed_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     wechat_id: Mapped[str | None] = mapped_column(ID)
+
+
+CALENDAR_RUN_STATUSES = ("started", "done", "failed", "missed")
+
+
+class CalendarRun(Base):
+    """One scheduled run of a calendar job, keyed (account, job, group, scheduled time).
+
+    The row is claimed (inserted as ``started``) before the job runs, so a run
+    happens at most once across restarts and processes; ``room_id`` is ``""``
+    for an app-wide job.  ``missed``: the bot was down past the run's grace.
+    """
+
+    __tablename__ = "calendar_runs"
+    __table_args__ = (
+        UniqueConstraint("account_id", "job_id", "room_id", "scheduled_at"),
+        CheckConstraint(_in("status", CALENDAR_RUN_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ID)
+    job_id: Mapped[str] = mapped_column(String(128))
+    room_id: Mapped[str] = mapped_column(ID)
+    scheduled_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)

@@ -22,7 +22,9 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 BotRole = Literal["owner", "admin", "member", "unknown"]
 MemberRole = Literal["member", "admin", "owner"]
 ActivityKind = Literal["message", "join", "leave"]
-AuditStatus = Literal["done", "failed", "dry_run", "refused", "expired", "in_doubt", "skipped"]
+AuditStatus = Literal[
+    "done", "failed", "dry_run", "refused", "expired", "in_doubt", "skipped", "missed"
+]
 ConnectionEvent = Literal["login", "logout", "reconnect", "disconnect"]
 OutboxStatus = Literal[
     "pending", "sending", "done", "failed", "refused", "expired", "dry_run", "in_doubt", "skipped"
@@ -32,7 +34,17 @@ OutboxStatus = Literal[
 BOT_ROLES: Final = ("owner", "admin", "member", "unknown")
 MEMBER_ROLES: Final = ("member", "admin", "owner")
 ACTIVITY_KINDS: Final = ("message", "join", "leave")
-AUDIT_STATUSES: Final = ("done", "failed", "dry_run", "refused", "expired", "in_doubt", "skipped")
+# "missed": a calendar run the bot was down for, past its grace time.
+AUDIT_STATUSES: Final = (
+    "done",
+    "failed",
+    "dry_run",
+    "refused",
+    "expired",
+    "in_doubt",
+    "skipped",
+    "missed",
+)
 CONNECTION_EVENTS: Final = ("login", "logout", "reconnect", "disconnect")
 OUTBOX_STATUSES: Final = (
     "pending",

@@ -2,7 +2,10 @@
 
 Real Wechaty SDK, real SQLite file, real dispatcher/executor/governor; time is
 a ManualClock, so the welcome window, the governor's pacing and the reminder
-delay are crossed by advancing it, never by sleeping.
+delay are crossed by advancing it, never by sleeping.  The calendar runs on
+that clock too (``calendar=False`` for tests that call its jobs by hand):
+:meth:`Harness.advance` stops at each of its fire times and lets the run
+finish, as a bot that was up all along would.
 """
 
 from __future__ import annotations
@@ -49,7 +52,12 @@ sandbox:
 
 class Harness:
     def __init__(
-        self, tmp_path: Path, extra_yaml: str = "", clock: ManualClock | None = None
+        self,
+        tmp_path: Path,
+        extra_yaml: str = "",
+        clock: ManualClock | None = None,
+        *,
+        calendar: bool = True,
     ) -> None:
         self.clock = clock or ManualClock()
         self.config = validate_config_text(BASE_YAML + textwrap.dedent(extra_yaml), "test.yaml")
@@ -63,7 +71,7 @@ class Harness:
                 base_dir=tmp_path,
                 env={"DATABASE_URL": f"sqlite+aiosqlite:///{self.db_path}"},
                 clock=self.clock,
-                start_calendar=False,
+                start_calendar=calendar,
             ),
         )
 
@@ -94,6 +102,7 @@ class Harness:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.app.executor._task = None
+        await self.app.calendar.abort()  # a run under way stays claimed, unfinished
         await self.transport.stop()
         await self.app.engine.dispose()
         await self.clock.advance(self.config.bot.lease_ttl_seconds)
@@ -112,8 +121,16 @@ class Harness:
         await self.app.settle(send=False)
 
     async def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass, stopping at each calendar fire time to let its run finish."""
         await self.settle()
-        await self.clock.advance(seconds)
+        end = self.clock.monotonic() + seconds
+        while (wake := self.app.calendar.next_wake()) is not None:
+            step = (wake - self.clock.now()).total_seconds()
+            if step > end - self.clock.monotonic():
+                break
+            await self.clock.advance(max(step, 0.0))
+            await self.settle()
+        await self.clock.advance(max(end - self.clock.monotonic(), 0.0))
         await self.settle()
 
     def sent(self, room: str | None = None) -> list[Any]:

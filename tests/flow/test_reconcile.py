@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.flow.harness import OWNER, ROOM, ROOM2, Harness
 
 CACHE = 6 * 3600  # member_lists.cache_hours: a list is not read again sooner
 
 
+@pytest.mark.calendar_off  # the test runs the job by hand
 async def test_a_member_who_leaves_without_an_event_is_found_by_reconciliation(
     bot: Harness,
 ) -> None:
@@ -24,7 +27,7 @@ async def test_a_member_who_leaves_without_an_event_is_found_by_reconciliation(
 
 
 async def test_reconciliation_reads_a_limited_number_of_groups_per_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    harness = Harness(tmp_path, "bot: {reconcile_rooms_per_run: 1}\n")
+    harness = Harness(tmp_path, "bot: {reconcile_rooms_per_run: 1}\n", calendar=False)
     await harness.start()
     before = len(harness.puppet.calls_to("room_members"))
     await harness.advance(CACHE)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.flow.harness import ADMIN, BOT, OWNER, ROOM, ROOM2, Harness
 
 
@@ -110,6 +112,7 @@ async def test_a_huge_message_in_any_script_is_stored_bounded(bot: Harness) -> N
     assert rows[0].text.startswith("广告🎉")
 
 
+@pytest.mark.calendar_off  # the test runs the job by hand
 async def test_the_newcomer_reminder_is_sent_once_to_those_still_silent(bot: Harness) -> None:
     await bot.puppet.join(ROOM, ["wxid_b", "wxid_c"], ADMIN)
     await bot.advance(11)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.events import JoinEvent
 from bot.transport.sandbox_puppet import SandboxMember
 from tests.flow.harness import ADMIN, ROOM, Harness
@@ -150,6 +152,7 @@ async def test_a_failed_welcome_is_not_recorded_as_welcomed_nor_reminded(bot: Ha
     assert await bot.app.remind_newcomers() == 0  # "introduce yourself" without a welcome: no
 
 
+@pytest.mark.calendar_off  # the test runs the job by hand
 async def test_the_reminder_goes_to_those_whose_welcome_was_sent(bot: Harness) -> None:
     await bot.puppet.join(ROOM, [NEW], ADMIN)
     await bot.advance(11)
