@@ -347,7 +347,7 @@ class App:
         welcomes, member-list reads, the calendar), then stop."""
         self._accepting = False
         self.executor.halt()
-        self.calendar.shutdown()
+        self._spawn(self.calendar.abort())
         self._spawn(self.welcomes.abort())
         self._spawn(self.members.close())
         self.lease_lost.set()

@@ -9,8 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.transport.sandbox_puppet import SandboxMember
 from tests.flow.harness import ADMIN, OWNER, ROOM, ROOM2, Harness
+
+# These tests run the reconciliation by hand, at the moments they choose.
+pytestmark = pytest.mark.calendar_off
 
 NEW = "wxid_new"
 CACHE = 6 * 3600  # member_lists.cache_hours
@@ -135,7 +140,7 @@ async def test_failed_reads_of_a_round_confirm_with_one_room_list_read(bot: Harn
 
 
 async def test_a_bot_join_counts_its_room_read_on_the_budget(tmp_path: Path) -> None:
-    bot = Harness(tmp_path, "member_lists: {reads_per_minute: 2}\n")
+    bot = Harness(tmp_path, "member_lists: {reads_per_minute: 2}\n", calendar=False)
     await bot.start()
     await bot.advance(61)  # the login's reads are out of the window
     await bot.puppet.invite_bot(OWNER, "r3@chatroom", "新群", ["wxid_c"])

@@ -6,7 +6,7 @@ and ``flash`` ship as defaults, operators add their own (``vip``).  The
 without the CHECK; bot.yaml's validation owns the set of names.
 
 Revision ID: 0008_profiles
-Revises: 0006
+Revises: 0007_calendar_runs
 Create Date: 2026-12-08
 
 Hand-written to match ``storage.models``; a test compares the two.
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_profiles"
-down_revision: str | Sequence[str] | None = "0006"
+down_revision: str | Sequence[str] | None = "0007_calendar_runs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
