@@ -141,6 +141,10 @@ class Executor:
         self._retries = retries
         self._synced_account: str | None = None  # whose pauses the governor holds
         self._synced_at: float | None = None  # monotonic time of the last re-read
+        # The queued action the pauses were last re-read for before refusing it
+        # (a real clock moves on between two turns of the loop: comparing times
+        # re-read the database forever and never refused, nor sent, anything).
+        self._resynced_for: str | None = None
         self._actions: dict[str, Action] = {}
         self._enqueued_at: dict[str, float] = {}
         self._attempts: dict[str, int] = {}  # tries so far (claims), per key
@@ -372,9 +376,11 @@ class Executor:
                 isinstance(at, Refusal)
                 and at.code is RefusalCode.BREAKER
                 and self._pauses is not None
-                and self._synced_at != now
+                and self._resynced_for != decision[0].id
             ):
-                # An owner may have closed it from the command line: ask the database.
+                # An owner may have closed it from the command line: ask the
+                # database, once per action about to be refused.
+                self._resynced_for = decision[0].id
                 await self._sync_pauses()
                 continue
             taken = self.queue.next(now)
@@ -420,7 +426,7 @@ class Executor:
         except Exception as exc:
             # It reached WeChat, so it counts against the limits all the same.
             self.governor.record(action.kind, action.room_id, mono)
-            error = f"{type(exc).__name__}: {exc}"
+            error = f"{type(exc).__name__}: {_message(exc)}"
             if await self._retry_later(key, action, error, attempts):
                 return
             tripped = self.governor.trip(action.kind, mono, error)  # counts it as failed
@@ -525,13 +531,12 @@ class Executor:
         self._alerter.alert(
             Alert(
                 kind=AlertKind.PAUSE_OPENED,
-                what=f"WeChat refused a {kind} action with a risk-control error "
-                f"({short_error(error)})",
-                where=f"account {account}" if account else "the bot account",
-                doing=f"no {kind} actions until {_utc(until)} ({hours:g} h); "
-                "what was queued of that kind is refused and audited",
-                owner_can="wait for the pause to end (safest); or close it early with "
-                f"`qunbot pause clear {kind}` or by sending '#解除暂停 {kind}' to the bot",
+                what=f"微信以风控错误拒绝了一次「{label}」操作（{kind}）：{short_error(error)}",
+                where=f"微信号 {account}" if account else "机器人的微信号",
+                doing=f"{_utc(until)} 之前（{hours:g} 小时）不再做「{label}」操作；"
+                "已排队的这类操作不再执行，记入审计日志。",
+                owner_can="最稳妥的是等暂停自然结束；确认没事后，也可以运行 "
+                f"qunbot pause clear {kind}，或给机器人发「#解除暂停 {kind}」提前恢复。",
                 account_id=account,
             )
         )
@@ -669,6 +674,13 @@ class Executor:
             )
         except Exception:
             log.exception("could not write the audit row for %s", key)
+
+
+def _message(exc: BaseException) -> str:
+    """What the exception says: a gRPC error's own message (its ``str()`` is a
+    tuple repr that turns the gateway's stack trace into one long line)."""
+    message = getattr(exc, "message", None)
+    return message if isinstance(message, str) and message else str(exc)
 
 
 def _utc(moment: datetime) -> str:
