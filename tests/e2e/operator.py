@@ -60,6 +60,12 @@ async def qunbot(config: Path, *args: str, within: float = 60.0) -> tuple[int, s
     return proc.returncode, out.decode(), err.decode()
 
 
+async def add_rooms(peer: NodePeer, rooms: list[dict[str, Any]]) -> None:
+    """More rooms in the peer, kept across a peer restart (setup is replayed)."""
+    args = peer.setup_args
+    await peer.cmd("setup", **(args | {"rooms": [*args.get("rooms", []), *rooms]}))
+
+
 def replies(peer: NodePeer, room: str = ROOM, since: int = 0) -> list[dict[str, Any]]:
     """The bot's texts that reached the room (a failed send reached nobody)."""
     return [
