@@ -66,10 +66,6 @@ log = logging.getLogger(__name__)
 
 _DAY = timedelta(hours=24)
 
-# How often a refused action may re-read the stored pauses (an owner may have
-# closed one from the command line).
-PAUSE_RESYNC_S = 5.0
-
 # How the owners' WeChat notice names a kind of action (never an internal name).
 KIND_LABELS: dict[ActionKind, str] = {
     ActionKind.MESSAGE: "发消息",
@@ -146,8 +142,11 @@ class Executor:
         self._pauses = pauses
         self._retries = retries
         self._synced_account: str | None = None  # whose pauses the governor holds
-        self._synced_at: float | None = None  # monotonic time of the last re-read
         self._unsaved_pauses: set[ActionKind] = set()  # open, but their row was not written
+        # The queued action the pauses were last re-read for before refusing it
+        # (a real clock moves on between two turns of the loop: comparing times
+        # re-read the database forever and never refused, nor sent, anything).
+        self._resynced_for: str | None = None
         self._actions: dict[str, Action] = {}
         self._enqueued_at: dict[str, float] = {}
         self._attempts: dict[str, int] = {}  # tries so far (claims), per key
@@ -383,10 +382,11 @@ class Executor:
                 isinstance(at, Refusal)
                 and at.code is RefusalCode.BREAKER
                 and self._pauses is not None
-                and (self._synced_at is None or now - self._synced_at >= PAUSE_RESYNC_S)
+                and self._resynced_for != decision[0].id
             ):
                 # An owner may have closed it from the command line: ask the
-                # database (at most every few seconds), then refuse.
+                # database, once per action about to be refused.
+                self._resynced_for = decision[0].id
                 await self._sync_pauses()
                 continue
             taken = self.queue.next(now)
@@ -432,7 +432,7 @@ class Executor:
         except Exception as exc:
             # It reached WeChat, so it counts against the limits all the same.
             self.governor.record(action.kind, action.room_id, mono)
-            error = f"{type(exc).__name__}: {exc}"
+            error = f"{type(exc).__name__}: {_message(exc)}"
             if await self._retry_later(key, action, error, attempts):
                 return
             tripped = self.governor.trip(action.kind, mono, error)  # counts it as failed
@@ -495,7 +495,6 @@ class Executor:
         except Exception:
             log.exception("could not read the stored pauses")
             return
-        self._synced_at = mono
         wanted: dict[ActionKind, tuple[float, str]] = {}
         for pause in stored:
             try:
@@ -684,6 +683,13 @@ class Executor:
             )
         except Exception:
             log.exception("could not write the audit row for %s", key)
+
+
+def _message(exc: BaseException) -> str:
+    """What the exception says: a gRPC error's own message (its ``str()`` is a
+    tuple repr that turns the gateway's stack trace into one long line)."""
+    message = getattr(exc, "message", None)
+    return message if isinstance(message, str) and message else str(exc)
 
 
 def _utc(moment: datetime) -> str:

@@ -124,6 +124,11 @@ class NodePeer:
     def running(self) -> bool:
         return self._proc is not None and self._proc.returncode is None
 
+    @property
+    def setup_args(self) -> dict[str, Any]:
+        """The arguments of the last ``setup`` (what :meth:`restart` replays)."""
+        return dict(self._replay.get("setup", {}))
+
     def stderr_tail(self, lines: int = 40) -> str:
         return "\n".join(list(self._stderr)[-lines:])
 

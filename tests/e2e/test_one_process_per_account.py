@@ -45,7 +45,9 @@ async def test_a_second_process_refuses_to_start_and_takes_over_after_a_kill(
     config.write_text(
         YAML
         + f"database: {{url: 'sqlite+aiosqlite:///{db}'}}\n"
-        + "bot: {lease_ttl_seconds: 3, lease_renew_seconds: 1}\n",
+        + "bot: {lease_ttl_seconds: 3, lease_renew_seconds: 1}\n"
+        # each process is asked the same #帮助: answer it again (not a repeat)
+        + "commands: {repeat_window_seconds: 0}\n",
         encoding="utf-8",
     )
     load_config(config)

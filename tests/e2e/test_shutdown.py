@@ -23,7 +23,10 @@ pytestmark = pytest.mark.e2e
 def write_config(tmp_path: Path) -> Path:
     config = tmp_path / "bot.yaml"
     config.write_text(
-        YAML + f"database: {{url: 'sqlite+aiosqlite:///{tmp_path / 'bot.db'}'}}\n",
+        YAML
+        + f"database: {{url: 'sqlite+aiosqlite:///{tmp_path / 'bot.db'}'}}\n"
+        # each run is asked the same #帮助: answer it again (not a repeat)
+        + "commands: {repeat_window_seconds: 0}\n",
         encoding="utf-8",
     )
     load_config(config)  # valid before anything runs

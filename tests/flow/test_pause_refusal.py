@@ -1,5 +1,6 @@
 """While a pause is open, what is queued of that kind is refused promptly and
-the stored pauses are re-read at most every few seconds — on a clock that
+the stored pauses are re-read once for each action about to be refused (an
+owner may have closed the pause from the command line) — on a clock that
 moves as real time does, not only when a test advances it."""
 
 from __future__ import annotations

@@ -123,6 +123,7 @@ class StatefulPuppet extends PuppetMock {
     this.friendships = new Map()
     this.memberMeta = new Map() // roomId -> Map(contactId -> {inviterId, roomAlias})
     this.heartbeatTimer = null
+    this.lastEmitted = new Map() // event name -> its last payload (for `replay`)
 
     // Defect 10: the Python client calls Stop() then Start() on every
     // connect; a real gateway's puppet logs in again on start: so do we.
@@ -279,10 +280,19 @@ class StatefulPuppet extends PuppetMock {
     const payload = { inviteeIdList, roomId, timestamp: Date.now() }
     if (inviterId !== null && inviterId !== undefined) payload.inviterId = inviterId
     this.emit('room-join', payload)
+    return payload
   }
 
   emitLeave (roomId, removeeIdList, removerId) {
-    this.emit('room-leave', { removeeIdList, removerId, roomId, timestamp: Date.now() })
+    const payload = { removeeIdList, removerId, roomId, timestamp: Date.now() }
+    this.emit('room-leave', payload)
+    return payload
+  }
+
+  // Every event emitted, last payload per name: the `replay` command sends it again.
+  emit (name, ...args) {
+    if (this.lastEmitted && typeof name === 'string' && args.length) this.lastEmitted.set(name, args[0])
+    return super.emit(name, ...args)
   }
 
   // Store a message and emit its `message` event (like a real puppet).
@@ -713,15 +723,14 @@ const commands = {
     const inviter = a.inviter ?? null
     if (inviter) puppet.ensureContact(inviter)
     const added = puppet.addMembers(a.room, ids, inviter)
-    puppet.emitJoin(a.room, ids, inviter)
-    return { added }
+    const payload = puppet.emitJoin(a.room, ids, inviter)
+    return { added, payload }
   },
 
   leave (a) {
     need(a, 'room', 'members')
     puppet.removeMembers(a.room, a.members)
-    puppet.emitLeave(a.room, a.members, a.remover || a.members[0])
-    return true
+    return puppet.emitLeave(a.room, a.members, a.remover || a.members[0])
   },
 
   leave_silently (a) {
@@ -794,6 +803,16 @@ const commands = {
     need(a, 'event')
     puppet.emit(a.event, a.payload ?? {})
     return true
+  },
+
+  replay (a) {
+    // The last payload emitted for `event` (a join, a leave, a login...), emitted
+    // again unchanged: a gateway replaying an event after a reconnect.
+    need(a, 'event')
+    if (!puppet.lastEmitted.has(a.event)) throw new Error(`no ${a.event} event emitted yet`)
+    const payload = puppet.lastEmitted.get(a.event)
+    puppet.emit(a.event, payload)
+    return payload
   },
 
   heartbeat (a) {
