@@ -173,6 +173,7 @@ class App:
         self._reconcile_cursor = 0
         self._tasks: set[asyncio.Future[Any]] = set()
         self._left: set[str] = set()  # groups the bot is known to be out of
+        self._contexts: dict[str | None, Context] = {}  # per room: see context_for
         # One process per account: taken before the outbox is resumed.
         self.lease = AccountLease(
             Leases(session_factory(self.engine)),
@@ -320,15 +321,21 @@ class App:
             policy = self.policies.get(room_id)
             if policy is None and not isinstance(event, BotJoinedRoomEvent):
                 return None  # not a group the bot manages: stay out of it
-        return Context(
+        # Built once per room: the same until the room's policy or the bot's id changes.
+        bot_id = self.bot_id or (self.transport.self_id or "")
+        ctx = self._contexts.get(room_id)
+        if ctx is not None and ctx.policy is policy and ctx.bot_id == bot_id:
+            return ctx
+        ctx = self._contexts[room_id] = Context(
             config=self.config,
             repo=self.repo,
             clock=self.clock,
             submit=self.submit,
-            bot_id=self.bot_id or (self.transport.self_id or ""),
+            bot_id=bot_id,
             policies=self.policies,
             policy=policy,
         )
+        return ctx
 
     async def submit(self, actions: Sequence[Action]) -> None:
         if self.lease.lost is not None:

@@ -26,6 +26,7 @@ from bot.events import Event, JoinEvent, LeaveEvent, RoomSnapshotEvent
 from handlers.base import BaseHandler, Context, Result
 from handlers.texts import notice
 from storage.membership import MembershipStore, member_roles
+from storage.types import GroupState
 
 if TYPE_CHECKING:
     from storage.repo import Repository
@@ -66,7 +67,9 @@ class MembershipSync(BaseHandler):
         roles = member_roles(present, event.owner_id, event.admin_ids)
         self._special[room] = {m: r for m, r in roles.items() if r != "member"}
         owner, admins = event.owner_id, event.admin_ids
-        if not known or await self._first_list(room, ctx):
+        # Read once: whether this is the room's first list, and the bot's stored role.
+        group = await ctx.repo.get_group(room)
+        if not known or self._first_list(room, group):
             # The first list of this room: everyone was there before the bot looked.
             # Only someone whose earlier stay had ended comes back as a join.
             inserted = await self._store.store_snapshot(
@@ -106,7 +109,7 @@ class MembershipSync(BaseHandler):
                 len(left),
             )
         self._listed.add(room)
-        return Result(await self._learn_role(event, ctx), stop=True)
+        return Result(await self._learn_role(event, ctx, group), stop=True)
 
     def forget_room(self, room_id: str) -> None:
         """The room has been silent for a day (the dispatcher evicts it): drop what
@@ -114,13 +117,12 @@ class MembershipSync(BaseHandler):
         self._special.pop(room_id, None)
         self._listed.discard(room_id)
 
-    async def _first_list(self, room: str, ctx: Context) -> bool:
+    def _first_list(self, room: str, group: GroupState | None) -> bool:
         """Has this room's member list never been stored?  Join events can store a
         few members before the first list (login reads lists in the background);
         until a list is stored the bot's role in the room is unknown."""
         if room in self._listed:
             return False
-        group = await ctx.repo.get_group(room)
         return group is None or group.bot_role == "unknown"
 
     async def _role_of_joiners(self, event: JoinEvent, ctx: Context) -> None:
@@ -134,7 +136,9 @@ class MembershipSync(BaseHandler):
             if role is not None:
                 await ctx.repo.set_member_role(event.room_id, member, role)
 
-    async def _learn_role(self, event: RoomSnapshotEvent, ctx: Context) -> list[Action]:
+    async def _learn_role(
+        self, event: RoomSnapshotEvent, ctx: Context, group: GroupState | None
+    ) -> list[Action]:
         if event.owner_id == ctx.bot_id:
             role = "owner"
         elif ctx.bot_id in event.admin_ids:
@@ -143,7 +147,6 @@ class MembershipSync(BaseHandler):
             role = "member"
         else:
             return []  # the puppet does not say who owns the room: nothing learned
-        group = await ctx.repo.get_group(event.room_id)
         if group is None or group.bot_role == role:
             return []
         await ctx.repo.set_bot_role(event.room_id, role, event.at)

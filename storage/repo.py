@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, case, func, or_, select, update
@@ -53,6 +55,7 @@ from storage.types import (
     NewOutboxItem,
     OutboxItem,
     OutboxStatus,
+    UTCDateTime,
     clean_text,
     require_aware,
 )
@@ -303,6 +306,58 @@ def _clean_id(value: str) -> str:
     return clean_text(value)
 
 
+def _stats_upsert(session: AsyncSession) -> Any:
+    """``INSERT … ON CONFLICT`` adding a batch's rollup to member_stats."""
+    ins = _insert(session, _STATS)
+    new, old = ins.excluded, _STATS.c
+    return ins.on_conflict_do_update(
+        index_elements=[old.room_id, old.contact_id],
+        set_={
+            "first_seen_at": _earlier(new.first_seen_at, old.first_seen_at),
+            "last_spoke_at": _later(new.last_spoke_at, old.last_spoke_at),
+            "message_count": old.message_count + new.message_count,
+            "last_active_at": _later(new.last_active_at, old.last_active_at),
+        },
+    )
+
+
+_EVENT_COLUMNS = ("room_id", "contact_id", "kind", "message_kind", "message_id", "text", "at")
+_STATS_COLUMNS = (
+    "room_id",
+    "contact_id",
+    "first_seen_at",
+    "last_spoke_at",
+    "message_count",
+    "last_active_at",
+)
+
+
+class _SQLiteActivitySQL:
+    """The activity statements compiled for SQLite, with positional parameters
+    in the order of ``_EVENT_COLUMNS`` and ``_STATS_COLUMNS``."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        dialect = session.get_bind().dialect
+        events = _insert(session, _EVENTS).on_conflict_do_nothing(
+            index_elements=[_EVENTS.c.room_id, _EVENTS.c.message_id]
+        )
+        self.events = self._compile(events, _EVENT_COLUMNS, dialect)
+        self.stats = self._compile(_stats_upsert(session), _STATS_COLUMNS, dialect)
+        at_type = cast(UTCDateTime, _EVENTS.c.at.type)
+        self.time = partial(_bind_time, at_type, dialect)
+
+    @staticmethod
+    def _compile(stmt: Any, columns: tuple[str, ...], dialect: Any) -> str:
+        compiled = stmt.compile(dialect=dialect, column_keys=list(columns))
+        if tuple(compiled.positiontup or ()) != columns:  # pragma: no cover - guard
+            raise RuntimeError(f"unexpected parameter order {compiled.positiontup!r}")
+        return str(compiled)
+
+
+def _bind_time(column_type: UTCDateTime, dialect: Any, value: datetime) -> Any:
+    return column_type.process_bind_param(value, dialect)
+
+
 class Repository:
     """Async data access for one bot account; safe to share (one session per call).
 
@@ -326,6 +381,7 @@ class Repository:
         self._sessions = session_factory
         self.account_id = account_id
         self.max_text_length = max_text_length
+        self._sqlite_sql: _SQLiteActivitySQL | None = None
 
     def _mine(self, table: Any) -> Any:
         """The WHERE clause that keeps a query to this account's rows."""
@@ -400,6 +456,10 @@ class Repository:
                 }
             )
         async with self._sessions.begin() as session:
+            conn = await session.connection()
+            driver = (await conn.get_raw_connection()).driver_connection
+            if conn.dialect.name == "sqlite" and hasattr(driver, "_execute"):
+                return await self._write_activity_sqlite(session, driver, events)
             stmt = (
                 _insert(session, _EVENTS)
                 .on_conflict_do_nothing(index_elements=[_EVENTS.c.room_id, _EVENTS.c.message_id])
@@ -409,19 +469,70 @@ class Repository:
             written = [e for e in events if (e["room_id"], e["message_id"]) in stored]
             stats = _rollup(written)
             if stats:
-                ins = _insert(session, _STATS)
-                new, old = ins.excluded, _STATS.c
-                upsert = ins.on_conflict_do_update(
-                    index_elements=[old.room_id, old.contact_id],
-                    set_={
-                        "first_seen_at": _earlier(new.first_seen_at, old.first_seen_at),
-                        "last_spoke_at": _later(new.last_spoke_at, old.last_spoke_at),
-                        "message_count": old.message_count + new.message_count,
-                        "last_active_at": _later(new.last_active_at, old.last_active_at),
-                    },
-                )
-                await session.execute(upsert, stats)
+                await session.execute(_stats_upsert(session), stats)
         return len(written)
+
+    async def _write_activity_sqlite(
+        self, session: AsyncSession, driver: Any, events: list[dict[str, Any]]
+    ) -> int:
+        """The batch in one trip to aiosqlite's worker thread: each row inserted
+        with ``ON CONFLICT (room_id, message_id) DO NOTHING`` (its row count says
+        whether it was written), the rollup of the written rows upserted with
+        ``executemany``.  The statements are SQLAlchemy's own, compiled once;
+        the transaction is the session's (committed or rolled back by it).
+        Driver errors are raised as SQLAlchemy's (``OperationalError`` for a
+        locked or missing database), like the general path raises them."""
+        sql = self._sqlite_sql
+        if sql is None:
+            sql = self._sqlite_sql = _SQLiteActivitySQL(session)
+        bind = sql.time
+        params = [
+            (
+                e["room_id"],
+                e["contact_id"],
+                e["kind"],
+                e["message_kind"],
+                e["message_id"],
+                e["text"],
+                bind(e["at"]),
+            )
+            for e in events
+        ]
+
+        def write(db: sqlite3.Connection) -> int:  # runs in aiosqlite's thread
+            cursor = db.cursor()
+            try:
+                written = []
+                for event, row in zip(events, params, strict=True):
+                    cursor.execute(sql.events, row)
+                    if cursor.rowcount == 1:
+                        written.append(event)
+                stats = _rollup(written)
+                if stats:
+                    cursor.executemany(
+                        sql.stats,
+                        [
+                            (
+                                s["room_id"],
+                                s["contact_id"],
+                                bind(s["first_seen_at"]),
+                                None if s["last_spoke_at"] is None else bind(s["last_spoke_at"]),
+                                s["message_count"],
+                                bind(s["last_active_at"]),
+                            )
+                            for s in stats
+                        ],
+                    )
+                return len(written)
+            finally:
+                cursor.close()
+
+        try:
+            return cast(int, await driver._execute(write, driver._conn))
+        except sqlite3.Error as exc:
+            raise sa_exc.DBAPIError.instance(
+                sql.events, None, exc, sqlite3.Error, ismulti=True
+            ) from exc
 
     async def member_stats(self, room_id: str, contact_id: str) -> MemberStatsState | None:
         async with self._sessions() as session:

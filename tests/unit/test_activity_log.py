@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -10,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+import storage.repo
 from bot.clock import ManualClock
 from bot.events import JoinEvent, MessageEvent, MessageKind
 from handlers.activity import ActivityRecorder
@@ -88,3 +91,55 @@ async def test_rows_wait_while_the_database_is_unreachable(
             await recorder.flush()
     await recorder.flush()  # the database is back
     assert await count(store, "SELECT count(*) FROM activity_events") == 5
+
+
+async def test_rooms_writing_at_once_share_batches_of_at_least_max_rows(store: Store) -> None:
+    recorder = ActivityRecorder(store.repo, ManualClock(T0), max_rows=10)
+
+    async def room(r: int) -> None:
+        for i in range(10):
+            at = T0 + timedelta(seconds=i)
+            event = MessageEvent(
+                f"m{r}-{i}", f"r{r}@chatroom", "wxid_a", "阿甲", MessageKind.TEXT, "hi", at
+            )
+            await recorder.handle(event, CTX)
+            await asyncio.sleep(0)  # let the other rooms and the writer run
+
+    await asyncio.gather(*(room(r) for r in range(100)))
+    await recorder.close()
+
+    assert await count(store, "SELECT count(*) FROM activity_events") == 1000
+    assert await count(store, "SELECT sum(message_count) FROM member_stats") == 1000
+    # Rows that come in while a batch is written join the next one: no batch of
+    # a handful of rows per waiting room (only the last may be short).
+    assert recorder.batches <= 1000 // 10 + 1
+
+
+async def test_a_rollup_the_database_refuses_leaves_no_activity_behind(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(events: Any) -> list[dict[str, Any]]:
+        return [{**row, "message_count": None} for row in real_rollup(events)]  # NOT NULL
+
+    real_rollup = storage.repo._rollup
+    monkeypatch.setattr(storage.repo, "_rollup", refused)
+    rows = [ActivityRow(ROOM, "wxid_a", "message", T0, "text", f"m{i}", "hi") for i in range(3)]
+    assert await store.repo.record_activity(rows) == 0  # each row's transaction rolled back
+    assert await count(store, "SELECT count(*) FROM activity_events") == 0
+    assert await count(store, "SELECT count(*) FROM member_stats") == 0
+
+
+async def test_a_locked_database_keeps_the_batch_for_the_next_flush(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def locked(events: Any) -> list[dict[str, Any]]:
+        raise sqlite3.OperationalError("database is locked")
+
+    if store.backend != "sqlite":
+        pytest.skip("the driver's own error is SQLite's")
+    monkeypatch.setattr(storage.repo, "_rollup", locked)
+    rows = [ActivityRow(ROOM, "wxid_a", "message", T0, "text", f"m{i}", "hi") for i in range(3)]
+    with pytest.raises(ActivityNotStored) as caught:
+        await store.repo.record_activity(rows)
+    assert caught.value.rows == rows
+    assert await count(store, "SELECT count(*) FROM activity_events") == 0
