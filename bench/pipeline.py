@@ -72,6 +72,7 @@ from bot.app import App, AppOptions
 from bot.cli import sandbox_puppet
 from bot.clock import SystemClock
 from bot.config import BotConfig, validate_config_text
+from bot.sandbox_file import SandboxConfig, validate_sandbox_text
 from bot.transport.adapter import WechatyTransport, free_port
 
 BOT = "wxid_benchbot"
@@ -160,24 +161,37 @@ def config_yaml(rooms: int, members: int) -> str:
         f"owners: [{OWNER}]",
         "groups:",
         *(f"  {room_id(r)}: {{name: 压测群{r}, tier: member}}" for r in range(rooms)),
-        "sandbox:",
-        f"  account: {{id: {BOT}, name: 群管家}}",
-        "  members:",
-        f"    - {{id: {OWNER}, name: 群主}}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def world_yaml(rooms: int, members: int) -> str:
+    """The simulated WeChat (sandbox.yaml) the benchmark plays."""
+    lines = [
+        f"account: {{id: {BOT}, name: 群管家}}",
+        "members:",
+        f"  - {{id: {OWNER}, name: 群主}}",
         *(
-            f"    - {{id: {member_id(r, m)}, name: 成员{r}-{m}}}"
+            f"  - {{id: {member_id(r, m)}, name: 成员{r}-{m}}}"
             for r in range(rooms)
             for m in range(members)
         ),
-        "  groups:",
+        "groups:",
     ]
     for r in range(rooms):
         ids = ", ".join([OWNER, *(member_id(r, m) for m in range(members))])
         lines.append(
-            f"    - {{room_id: {room_id(r)}, topic: 压测群{r}, owner_id: {OWNER}, "
+            f"  - {{room_id: {room_id(r)}, topic: 压测群{r}, owner_id: {OWNER}, "
             f"member_ids: [{ids}]}}"
         )
     return "\n".join(lines) + "\n"
+
+
+_WORLD: list[SandboxConfig] = []  # set once by bench()
+
+
+def bench_puppet(clock: SystemClock) -> Any:
+    return sandbox_puppet(_WORLD[-1], now=clock.now)
 
 
 def make_plan(n: int, rooms: int, members: int, seed: int) -> list[tuple[str, str, str]]:
@@ -231,7 +245,7 @@ async def run_full(
     clock = SystemClock()
     with tempfile.TemporaryDirectory(prefix="qunbot-bench-") as tmp:
         db = Path(tmp) / "qunbot.db"
-        puppet = sandbox_puppet(config, now=clock.now)
+        puppet = bench_puppet(clock)
         transport = WechatyTransport(puppet, clock=clock)
         app = App(
             config,
@@ -274,7 +288,7 @@ async def run_full(
 async def run_bare(config: BotConfig, plan: list[tuple[str, str, str]], yield_every: int) -> Run:
     """Seconds for the same transport with a no-op sink; and how many events it delivered."""
     clock = SystemClock()
-    puppet = sandbox_puppet(config, now=clock.now)
+    puppet = bench_puppet(clock)
     transport = WechatyTransport(puppet, clock=clock)
     delivered = 0
 
@@ -303,7 +317,7 @@ async def run_raw_sdk(config: BotConfig, plan: list[tuple[str, str, str]], yield
 
     wechaty = compat.load()
     clock = SystemClock()
-    puppet = sandbox_puppet(config, now=clock.now)
+    puppet = bench_puppet(clock)
     bot = wechaty.Wechaty(
         wechaty.WechatyOptions(
             name="bench", puppet=puppet, puppet_options=PuppetOptions(), port=free_port()
@@ -355,6 +369,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     level = logging.INFO if args.sdk_logging else logging.WARNING
     set_sdk_logging(level)
     config = validate_config_text(config_yaml(args.rooms, args.members), "bench.yaml")
+    _WORLD.append(validate_sandbox_text(world_yaml(args.rooms, args.members), "bench-world.yaml"))
     plan = make_plan(args.messages, args.rooms, args.members, args.seed)
     warm = make_plan(min(args.messages, 1000), args.rooms, args.members, args.seed + 1)
     kinds = ["bare", "full", "raw_sdk"]

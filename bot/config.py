@@ -72,9 +72,6 @@ __all__ = [
     "DatabaseConfig",
     "GroupConfig",
     "GroupPolicy",
-    "SandboxConfig",
-    "SandboxContact",
-    "SandboxGroup",
     "Tier",
     "TierPolicy",
     "TiersConfig",
@@ -383,7 +380,7 @@ def _default_texts(prefix: str) -> dict[str, str]:
     """Default texts that name commands, written with the configured prefix."""
     return {
         "help": (
-            f"我是{{bot_name}}，「{{group}}」的群管家。可以发送：\n"
+            f"我是{{bot_name}}，为「{{group}}」服务。可以发送：\n"
             f"{prefix}帮助 — 查看这条说明\n"
             f"{prefix}规则 — 查看群规\n"
             "其他问题请 @群管。"
@@ -523,7 +520,7 @@ class TransportConfig(_Model):
 
     kind: Literal["sandbox", "wechaty"] = Field(
         default="sandbox",
-        description="'sandbox': a simulated WeChat from the 'sandbox' section; "
+        description="'sandbox': a simulated WeChat from sandbox.yaml; "
         "'wechaty': a Wechaty puppet service.",
     )
     endpoint: Annotated[str, AfterValidator(_check_endpoint)] | None = Field(
@@ -850,64 +847,6 @@ class MemberListsConfig(_Model):
     )
 
 
-class SandboxContact(_Model):
-    id: ContactId
-    name: NonEmptyText
-
-
-class SandboxGroup(_Model):
-    room_id: RoomId
-    topic: NonEmptyText
-    member_ids: tuple[ContactId, ...] = Field(
-        default=(), description="People in the room besides the bot (ids from 'members')."
-    )
-    owner_id: ContactId = Field(description="The room's owner (群主): a member or the bot.")
-
-
-def _default_account() -> SandboxContact:
-    return SandboxContact(id="qunbot", name="群管家")
-
-
-class SandboxConfig(_Model):
-    """``sandbox``: the simulated WeChat the sandbox transport plays."""
-
-    account: SandboxContact = Field(default_factory=_default_account, description="The bot.")
-    members: tuple[SandboxContact, ...] = ()
-    groups: tuple[SandboxGroup, ...] = ()
-
-    @model_validator(mode="after")
-    def _references(self) -> SandboxConfig:
-        issues: list[tuple[Loc, str]] = []
-        ids = [m.id for m in self.members]
-        for i, j in _duplicates(ids):
-            issues.append((("members", i, "id"), f"duplicate member id {ids[i]!r} (members[{j}])"))
-        for i, m in enumerate(self.members):
-            if m.id == self.account.id:
-                issues.append((("members", i, "id"), f"{m.id!r} is the bot's own account id"))
-        known = {*ids, self.account.id}
-        rooms = [g.room_id for g in self.groups]
-        for i, j in _duplicates(rooms):
-            issues.append(
-                (("groups", i, "room_id"), f"duplicate room id {rooms[i]!r} (groups[{j}])")
-            )
-        for gi, group in enumerate(self.groups):
-            for mi, mid in enumerate(group.member_ids):
-                if mid not in known:
-                    issues.append(
-                        (("groups", gi, "member_ids", mi), f"{mid!r} is not in sandbox.members")
-                    )
-            issues.extend(_duplicate_issues(group.member_ids, "groups", gi, "member_ids"))
-            if group.owner_id != self.account.id and group.owner_id not in group.member_ids:
-                issues.append(
-                    (
-                        ("groups", gi, "owner_id"),
-                        f"owner {group.owner_id!r} must be the bot or in this group's member_ids",
-                    )
-                )
-        _fail_many(issues)
-        return self
-
-
 class BotConfig(_Model):
     """The whole of ``bot.yaml``."""
 
@@ -928,7 +867,6 @@ class BotConfig(_Model):
     commands: CommandsConfig = Field(default_factory=CommandsConfig)
     activity: ActivityConfig = Field(default_factory=ActivityConfig)
     member_lists: MemberListsConfig = Field(default_factory=MemberListsConfig)
-    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     governor: GovernorSettings = Field(
         default_factory=GovernorSettings,
         description="Account safety: rates, budgets and the risk-control breaker.",
@@ -939,6 +877,18 @@ class BotConfig(_Model):
     )
 
     _source: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sandbox_moved(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "sandbox" in data:
+            _fail(
+                "the sandbox's members and groups moved to their own file: move this section "
+                "to sandbox.yaml beside bot.yaml (its contents, without the 'sandbox:' line)",
+                "sandbox",
+                key=True,
+            )
+        return data
 
     @model_validator(mode="before")
     @classmethod
