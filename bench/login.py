@@ -77,8 +77,8 @@ def config(rooms: int, reads_per_minute: int | None) -> BotConfig:
     lines = [
         f"owners: [{OWNER}]",
         "groups:",
-        f"  {CHAT_ROOM}: {{name: 闲聊群, tier: member}}",
-        *(f"  {room_id(r)}: {{name: 压测群{r}, tier: member}}" for r in range(rooms)),
+        f"  {CHAT_ROOM}: {{name: 闲聊群, profile: member}}",
+        *(f"  {room_id(r)}: {{name: 压测群{r}, profile: member}}" for r in range(rooms)),
     ]
     if reads_per_minute is not None and "member_lists" in BotConfig.model_fields:
         lines.append(f"member_lists: {{reads_per_minute: {reads_per_minute}}}")

@@ -169,7 +169,7 @@ def config_yaml(rooms: int) -> str:
     lines = [
         f"owners: [{OWNER}]",
         "groups:",
-        *(f"  {room_id(r)}: {{name: 压测群{r}, tier: member}}" for r in range(rooms)),
+        *(f"  {room_id(r)}: {{name: 压测群{r}, profile: member}}" for r in range(rooms)),
     ]
     return "\n".join(lines) + "\n"
 

@@ -35,6 +35,7 @@ from bot.config import (
     effective_endpoint,
     load_config,
 )
+from bot.sandbox_file import SandboxConfig, default_sandbox_path, load_sandbox
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -52,19 +53,16 @@ def _load(arg: str | None) -> tuple[BotConfig, Path]:
     return load_config(path), path.resolve().parent
 
 
-def sandbox_puppet(config: BotConfig, now: Any = None) -> Any:
-    """The in-process puppet, populated with the sandbox members and groups of bot.yaml."""
+def sandbox_puppet(world: SandboxConfig, now: Any = None) -> Any:
+    """The in-process puppet, populated with the members and groups of ``sandbox.yaml``."""
     from bot.transport.sandbox_puppet import SandboxPuppet
 
-    sandbox = config.sandbox
-    puppet = SandboxPuppet(
-        account_id=sandbox.account.id, account_name=sandbox.account.name, now=now
-    )
-    for member in sandbox.members:
+    puppet = SandboxPuppet(account_id=world.account.id, account_name=world.account.name, now=now)
+    for member in world.members:
         puppet.add_contact(member.id, member.name)
-    for group in sandbox.groups:
-        members = list(dict.fromkeys([*group.member_ids, sandbox.account.id]))
-        admins = [sandbox.account.id] if group.owner_id != sandbox.account.id else []
+    for group in world.groups:
+        members = list(dict.fromkeys([*group.member_ids, world.account.id]))
+        admins = [world.account.id] if group.owner_id != world.account.id else []
         puppet.add_room(
             group.room_id, group.topic, members, owner_id=group.owner_id, admin_ids=admins
         )
@@ -136,16 +134,27 @@ def _require_owners(config: BotConfig) -> None:
         )
 
 
-def build_app(config: BotConfig, base_dir: Path, *, transport: str | None = None) -> Any:
+def build_app(
+    config: BotConfig,
+    base_dir: Path,
+    *,
+    transport: str | None = None,
+    world: SandboxConfig | None = None,
+) -> Any:
     from bot.app import App, AppOptions
     from bot.clock import SystemClock
+    from bot.sandbox_clock import OffsetClock
     from bot.transport.adapter import WechatyTransport
 
-    clock = SystemClock()
     kind = transport or config.transport.kind
+    clock: Any
     if kind == "sandbox":
-        puppet = sandbox_puppet(config)
+        clock = OffsetClock()  # the console moves it: `time +24h`
+        if world is None:
+            world = load_sandbox(default_sandbox_path(config))
+        puppet = sandbox_puppet(world, now=clock.now)
     else:
+        clock = SystemClock()
         from bot.transport.service import ServicePuppet
 
         endpoint = effective_endpoint(config, os.environ)
@@ -208,24 +217,87 @@ async def _run(config: BotConfig, base_dir: Path) -> int:
     return 1 if app.lease_lost.is_set() else 0
 
 
-async def _sandbox(config: BotConfig, base_dir: Path) -> int:
+async def _sandbox(config: BotConfig, base_dir: Path, world_file: str | None = None) -> int:
     from bot.console import Console, stdin_lines
 
-    app, puppet = build_app(config, base_dir, transport="sandbox")
+    world = load_sandbox(world_file or default_sandbox_path(config))
+    app, puppet = build_app(config, base_dir, transport="sandbox", world=world)
     try:
         await open_database(app.engine, app.database_url)
     except DatabaseUnavailable:
         await app.engine.dispose()
         raise
+    await _resume_sandbox_time(app)
+    await _forget_other_worlds(app, world)
+    await _free_a_dead_sandbox_lease(app)
     if not await _start(app, "sandbox"):
         return 2
+    console = Console(app, puppet, world, interactive=sys.stdin.isatty() and sys.stdout.isatty())
+    loop = asyncio.get_running_loop()
+    presses = 0
+
+    def interrupted() -> None:
+        nonlocal presses
+        presses += 1
+        if presses > 1:
+            os._exit(130)  # a second Ctrl-C: do not wait for the sends
+        console.print("(Ctrl-C) quitting — sending what is still waiting; Ctrl-C again to drop it")
+        console.interrupt()
+
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGINT, interrupted)
+        for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal stops cleanly too
+            loop.add_signal_handler(sig, console.interrupt)
     try:
         await app.transport.logged_in.wait()
         await app.settle()
-        await Console(app, puppet).run(stdin_lines())
+        await console.run(stdin_lines())
     finally:
         await app.stop()  # sends what is still waiting (e.g. a welcome in its window)
+        await console.show_audit()
+        with contextlib.suppress(NotImplementedError):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
     return 0
+
+
+async def _resume_sandbox_time(app: Any) -> None:
+    """Sandbox time never goes back: after an earlier run jumped ahead
+    (``time +24h``), this one starts where that one stopped, so the governor's
+    history and the pending welcomes in the database still make sense."""
+    latest = sorted((a.at for a in await app.repo.recent_audit(200)), reverse=True)
+    ahead = (latest[0] - app.clock.now()).total_seconds() if latest else 0.0
+    if ahead > 0:
+        app.clock.advance(ahead + 1)
+
+
+async def _free_a_dead_sandbox_lease(app: Any) -> None:
+    """A sandbox killed after ``time +24h`` leaves its lease a day ahead: free
+    it if the process that holds it ran on this machine and is gone."""
+    import socket
+
+    state = await app.lease.leases.get(app.config.bot.account)
+    if state is None:
+        return
+    host, _, pid = state.process.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        await app.lease.leases.release(state.account_id, state.holder, datetime.now(UTC))
+    except OSError:
+        return
+
+
+async def _forget_other_worlds(app: Any, world: SandboxConfig) -> None:
+    """The sandbox's WeChat starts afresh on every run: groups a previous run
+    joined (an ``invite``) are gone, so the database must not call them present."""
+    rooms = {g.room_id for g in world.groups}
+    now = app.clock.now()
+    for group in await app.repo.active_groups():
+        if group.room_id not in rooms:
+            await app.repo.mark_group_left(group.room_id, now)
 
 
 async def _db_upgrade(config: BotConfig, base_dir: Path) -> int:
@@ -239,7 +311,7 @@ async def _db_upgrade(config: BotConfig, base_dir: Path) -> int:
     return 0
 
 
-async def _status(config: BotConfig, base_dir: Path) -> int:
+async def _status(config: BotConfig, base_dir: Path, as_json: bool = False) -> int:
     from storage.db import session_factory
     from storage.pauses import PauseStore
     from storage.repo import Repository
@@ -257,7 +329,12 @@ async def _status(config: BotConfig, base_dir: Path) -> int:
         await engine.dispose()
     # Risk-control pauses still open for this account: kind, until when, why.
     report["pauses"] = [p.as_dict() for p in pauses]
-    print(json.dumps(report, ensure_ascii=False, indent=2, default=str))
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False, indent=2, default=str))
+    else:
+        from bot.status_text import render_status
+
+        print(render_status(report, config.bot.timezone))
     return 0
 
 
@@ -336,7 +413,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("sandbox", help="play group members against the real bot, offline")
+    sandbox = sub.add_parser("sandbox", help="play group members against the real bot, offline")
+    sandbox.add_argument(
+        "--world", help="the simulated members and groups (default: sandbox.yaml beside bot.yaml)"
+    )
     sub.add_parser("run", help="connect to a Wechaty puppet service")
     cfg = sub.add_parser("config", help="check bot.yaml or print its schema")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
@@ -346,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply migrations")
-    sub.add_parser("status", help="show what the bot did (reads the database)")
+    status = sub.add_parser("status", help="show what the bot did (reads the database)")
+    status.add_argument("--json", action="store_true", help="the whole report as JSON")
     pause = sub.add_parser("pause", help="risk-control pauses")
     pause_sub = pause.add_subparsers(dest="pause_command", required=True)
     clear = pause_sub.add_parser("clear", help="close a pause early (audited)")
@@ -356,7 +437,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # The SDK logs every message (text included) at INFO through handlers of its
     # own, read from WECHATY_LOG when it is imported: quiet unless asked.
-    os.environ.setdefault("WECHATY_LOG", "info" if args.verbose else "warn")
+    quiet_sdk = "error" if args.command == "sandbox" else "warn"  # the console is the show
+    os.environ.setdefault("WECHATY_LOG", "info" if args.verbose else quiet_sdk)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -365,7 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:  # seven lines of plugin set-up before every migration check
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     if args.command == "sandbox" and not args.verbose:
-        logging.getLogger().setLevel(logging.WARNING)  # the console is the show
+        # The console shows what the bot does and decides; log lines would only
+        # break into the prompt (-v brings them back).
+        logging.getLogger().setLevel(logging.ERROR)
 
     if args.command == "config" and args.config_command == "schema":
         print(json.dumps(config_json_schema(), ensure_ascii=False, indent=2))
@@ -386,9 +470,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "pause":
         return asyncio.run(pause_clear(config, base_dir, args.kind.lower(), args.account))
-    runner = {"sandbox": _sandbox, "run": _run, "db": _db_upgrade, "status": _status}[args.command]
+    runners: dict[str, Any] = {
+        "sandbox": lambda c, b: _sandbox(c, b, args.world),
+        "run": _run,
+        "db": _db_upgrade,
+        "status": lambda c, b: _status(c, b, args.json),
+    }
     try:
-        return asyncio.run(runner(config, base_dir))
+        return asyncio.run(runners[args.command](config, base_dir))
     except (ConfigError, DatabaseUnavailable) as exc:
         print(exc, file=sys.stderr)  # one line per problem, no traceback
         return 2

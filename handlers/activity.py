@@ -87,7 +87,7 @@ class ActivityRecorder:
                     at=event.at,
                     message_kind=event.kind.value,
                     message_id=event.message_id,
-                    text=event.text,
+                    text=_logged_text(event),
                 )
             )
             self._seq += 1
@@ -228,3 +228,13 @@ class ActivityRecorder:
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
         await self.flush()
+
+
+def _logged_text(event: MessageEvent) -> str:
+    """The text, with what makes a link, card or mini program worth logging:
+    the link's URL, the card's account id, the mini program's app id."""
+    a = event.attachment
+    if a is None:
+        return event.text
+    extra = [x for x in (a.url, f"appid={a.app_id}" if a.app_id else "", a.contact_id) if x]
+    return " ".join([event.text or a.title, *extra]).strip()

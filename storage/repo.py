@@ -1175,17 +1175,27 @@ class Repository:
 
     async def action_counters(self, delayed_after: float = 1.0) -> dict[str, dict[str, int]]:
         """Per kind of action: sent, delayed (waited over ``delayed_after`` s for
-        its turn), refused, failed, expired, in doubt, pending — from the outbox."""
+        its turn), refused, failed, expired, in doubt, pending, dry run (counted
+        apart: nothing was sent) — from the outbox."""
         o = _OUTBOX.c
         stmt = select(o.kind, o.status, o.created_at, o.executed_at).where(self._mine(_OUTBOX))
         counters: dict[str, dict[str, int]] = {}
-        names = {"done": "sent", "dry_run": "sent"}
+        names = {"done": "sent"}
         async with self._sessions() as session:
             for kind, status, created, executed in (await session.execute(stmt)).all():
                 c = counters.setdefault(
                     kind,
                     dict.fromkeys(
-                        ("sent", "delayed", "refused", "failed", "expired", "in_doubt", "pending"),
+                        (
+                            "sent",
+                            "delayed",
+                            "refused",
+                            "failed",
+                            "expired",
+                            "in_doubt",
+                            "pending",
+                            "dry_run",
+                        ),
                         0,
                     ),
                 )

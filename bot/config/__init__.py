@@ -9,7 +9,7 @@ The package, by concern:
 * :mod:`bot.config.sections` — the policy sections of a profile
   (``welcome``, ``commands``; :data:`SECTIONS`) and the built-in profiles;
 * :mod:`bot.config.schema` — every other section and :class:`BotConfig`;
-* :mod:`bot.config.sandbox` — the simulated WeChat of the sandbox;
+* :mod:`bot.config.sandbox` — the models of sandbox.yaml (read by :mod:`bot.sandbox_file`);
 * :mod:`bot.config.profiles` — ``extends``, deep merge, :class:`GroupPolicy`;
 * :mod:`bot.config.loader` — reading the file, limits, error locations;
 * :mod:`bot.config.env` — the environment's overrides;

@@ -449,11 +449,11 @@ def _format_field(loc: Loc, root: Any = None) -> str:
 
 
 def _issues_from_validation(
-    exc: ValidationError, tree: CommentedMap, filename: str
+    exc: ValidationError, tree: CommentedMap, filename: str, model: Any = BotConfig
 ) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     for err in exc.errors():
-        for loc, msg, at_key in expand(err, BotConfig):
+        for loc, msg, at_key in expand(err, model):
             line, col = _locate(tree, loc, at_key=at_key)
             issues.append(ConfigIssue(filename, line + 1, col + 1, _format_field(loc, tree), msg))
     issues.sort(key=lambda i: (i.line or 0, i.column or 0))

@@ -1,7 +1,7 @@
-"""``sandbox``: the simulated WeChat the sandbox transport plays.
+"""``sandbox.yaml``'s models: the simulated WeChat the sandbox transport plays.
 
-All the sandbox's models live here (one place, so the sandbox section can
-move to its own file without touching the rest of the config package).
+Not part of ``bot.yaml``: :mod:`bot.sandbox_file` reads them from their own
+file, with the same loader, limits and file:line errors.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def _default_account() -> SandboxContact:
 
 
 class SandboxConfig(_Model):
-    """``sandbox``: the simulated WeChat the sandbox transport plays."""
+    """The whole of ``sandbox.yaml``: the simulated WeChat the sandbox transport plays."""
 
     account: SandboxContact = Field(default_factory=_default_account, description="The bot.")
     members: tuple[SandboxContact, ...] = ()
@@ -56,9 +56,7 @@ class SandboxConfig(_Model):
         for gi, group in enumerate(self.groups):
             for mi, mid in enumerate(group.member_ids):
                 if mid not in known:
-                    issues.append(
-                        (("groups", gi, "member_ids", mi), f"{mid!r} is not in sandbox.members")
-                    )
+                    issues.append((("groups", gi, "member_ids", mi), f"{mid!r} is not in members"))
             issues.extend(duplicate_issues(group.member_ids, "groups", gi, "member_ids"))
             if group.owner_id != self.account.id and group.owner_id not in group.member_ids:
                 issues.append(

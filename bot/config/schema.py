@@ -41,7 +41,6 @@ from bot.config.fields import (
     check_timezone,
 )
 from bot.config.profiles import Profile, Resolution, resolve
-from bot.config.sandbox import SandboxConfig
 from bot.config.sections import (
     DEFAULT_PROFILE,
     SECTIONS,
@@ -175,7 +174,7 @@ class TransportConfig(_Model):
 
     kind: Literal["sandbox", "wechaty"] = Field(
         default="sandbox",
-        description="'sandbox': a simulated WeChat from the 'sandbox' section; "
+        description="'sandbox': a simulated WeChat from sandbox.yaml; "
         "'wechaty': a Wechaty puppet service.",
     )
     endpoint: Annotated[str, AfterValidator(check_endpoint)] | None = Field(
@@ -381,7 +380,6 @@ class BotConfig(_Model):
     commands: CommandsConfig = Field(default_factory=CommandsConfig)
     activity: ActivityConfig = Field(default_factory=ActivityConfig)
     member_lists: MemberListsConfig = Field(default_factory=MemberListsConfig)
-    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     governor: GovernorSettings = Field(
         default_factory=GovernorSettings,
         description="Account safety: rates, budgets and the risk-control breaker.",
@@ -394,6 +392,18 @@ class BotConfig(_Model):
     _source: Path | None = PrivateAttr(default=None)
     _resolution: Resolution = PrivateAttr(default_factory=Resolution)
     _warnings: tuple[Any, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sandbox_moved(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "sandbox" in data:
+            fail(
+                "the sandbox's members and groups moved to their own file: move this section "
+                "to sandbox.yaml beside bot.yaml (its contents, without the 'sandbox:' line)",
+                "sandbox",
+                key=True,
+            )
+        return data
 
     @model_validator(mode="before")
     @classmethod

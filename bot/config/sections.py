@@ -115,7 +115,7 @@ def default_texts(prefix: str) -> dict[str, str]:
     """Default texts that name commands, written with the configured prefix."""
     return {
         "help": (
-            f"我是{{bot_name}}，「{{group}}」的群管家。可以发送：\n"
+            f"我是{{bot_name}}，为「{{group}}」服务。可以发送：\n"
             f"{prefix}帮助 — 查看这条说明\n"
             f"{prefix}规则 — 查看群规\n"
             "其他问题请 @群管。"

@@ -20,6 +20,7 @@ from bot.app import App, AppOptions
 from bot.cli import sandbox_puppet
 from bot.clock import ManualClock
 from bot.config import validate_config_text
+from bot.sandbox_file import validate_sandbox_text
 from bot.transport.adapter import WechatyTransport
 
 BOT = "wxid_bot"
@@ -35,18 +36,20 @@ admins: [{ADMIN}]
 groups:
   {ROOM}: {{name: 测试一群, profile: super, tags: [brandA, 上海]}}
   {ROOM2}: {{name: 测试二群, profile: member}}
-sandbox:
-  account: {{id: {BOT}, name: 群管家}}
-  members:
-    - {{id: {OWNER}, name: 群主}}
-    - {{id: {ADMIN}, name: 管理员}}
-    - {{id: wxid_a, name: 阿甲}}
-    - {{id: wxid_b, name: 阿乙}}
-    - {{id: wxid_c, name: 阿丙}}
-    - {{id: wxid_stranger, name: 路人}}
-  groups:
-    - {{room_id: {ROOM}, topic: 测试一群, owner_id: {OWNER}, member_ids: [{OWNER}, {ADMIN}, wxid_a]}}
-    - {{room_id: {ROOM2}, topic: 测试二群, owner_id: {OWNER}, member_ids: [{OWNER}, wxid_b]}}
+"""
+
+SANDBOX_YAML = f"""
+account: {{id: {BOT}, name: 群管家}}
+members:
+  - {{id: {OWNER}, name: 群主}}
+  - {{id: {ADMIN}, name: 管理员}}
+  - {{id: wxid_a, name: 阿甲}}
+  - {{id: wxid_b, name: 阿乙}}
+  - {{id: wxid_c, name: 阿丙}}
+  - {{id: wxid_stranger, name: 路人}}
+groups:
+  - {{room_id: {ROOM}, topic: 测试一群, owner_id: {OWNER}, member_ids: [{OWNER}, {ADMIN}, wxid_a]}}
+  - {{room_id: {ROOM2}, topic: 测试二群, owner_id: {OWNER}, member_ids: [{OWNER}, wxid_b]}}
 """
 
 
@@ -62,7 +65,8 @@ class Harness:
         self.clock = clock or ManualClock()
         self.config = validate_config_text(BASE_YAML + textwrap.dedent(extra_yaml), "test.yaml")
         self.db_path = tmp_path / "qunbot.db"  # the same folder: the same database
-        self.puppet: Any = sandbox_puppet(self.config, now=self.clock.now)
+        self.world = validate_sandbox_text(SANDBOX_YAML, "sandbox.yaml")
+        self.puppet: Any = sandbox_puppet(self.world, now=self.clock.now)
         self.transport = WechatyTransport(self.puppet, clock=self.clock)
         self.app = App(
             self.config,

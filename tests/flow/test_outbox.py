@@ -111,6 +111,7 @@ async def test_status_counts_actions_per_kind_from_the_database(bot: Harness) ->
         "expired": 0,
         "in_doubt": 0,
         "pending": 0,
+        "dry_run": 0,
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 from bot.cli import CONFIG_ENV, TOKEN_ENV, main
 from bot.config import load_config, resolve_policy
+from bot.sandbox_file import load_sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "bot.yaml"
@@ -23,7 +25,7 @@ ISSUE = re.compile(
 )
 SECTIONS = {
     "bot", "transport", "database", "owners", "admins", "profiles",
-    "groups", "commands", "activity", "sandbox", "governor", "alerts",
+    "groups", "commands", "activity", "governor", "alerts",
     "member_lists",
 }  # fmt: skip
 
@@ -142,12 +144,14 @@ def test_sandbox_session(tmp_path: Path) -> None:
     assert len(url_line.findall(text)) == 1, "expected one database url in bot.yaml"
     config_path = tmp_path / "bot.yaml"
     config_path.write_text(url_line.sub(rf"\g<1>sqlite+aiosqlite:///{db}", text), encoding="utf-8")
+    shutil.copy(REPO / "sandbox.yaml", tmp_path / "sandbox.yaml")  # found beside bot.yaml
 
     cfg = load_config(config_path)
-    room = cfg.sandbox.groups[0]
+    world = load_sandbox(tmp_path / "sandbox.yaml")
+    room = world.groups[0]
     policy = resolve_policy(cfg, room.room_id)
     assert policy is not None and policy.welcome.rules
-    names = {m.id: m.name for m in cfg.sandbox.members}
+    names = {m.id: m.name for m in world.members}
 
     script = "join 新人甲 by wxid_xiaoli\nsay wxid_zhangsan #规则\n"  # then EOF
     proc = subprocess.run(
@@ -165,6 +169,7 @@ def test_sandbox_session(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert out.startswith(f"qunbot sandbox — you are in {room.topic}."), out
 
+    assert "Traceback" not in proc.stderr and "INFO" not in proc.stderr, proc.stderr
     rules_reply = f"🤖 [{room.topic}] @{names['wxid_zhangsan']} 1. {policy.welcome.rules[0]}"
     assert rules_reply in out, out
     # The welcome window is still open at EOF: shutting down must send it.
@@ -322,3 +327,38 @@ def test_run_with_postgresql_down_is_one_line_without_the_password(tmp_path: Pat
         "qunbot: cannot open the database postgresql+asyncpg://qunbot:***@127.0.0.1:1/qunbot: "
     )
     assert "sekrit" not in proc.stderr
+
+
+# --------------------------------------------------------------------------
+# status: for people, and JSON with --json
+# --------------------------------------------------------------------------
+
+
+def test_status_is_readable_text_and_the_same_report_as_json(tmp_path: Path) -> None:
+    write(tmp_path, "bot.yaml", "owners: [wxid_a]\n")
+    text = run_cli(tmp_path, "-c", "bot.yaml", "status")
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.startswith("Groups: 0 active")
+    assert "Paused: nothing" in text.stdout and "--json" in text.stdout
+    as_json = run_cli(tmp_path, "-c", "bot.yaml", "status", "--json")
+    report = json.loads(as_json.stdout)
+    assert {"groups", "totals", "actions", "pauses", "recent_audit", "outbox"} <= set(report)
+
+
+def test_status_counts_dry_run_actions_apart_from_sent() -> None:
+    from bot.status_text import render_status
+
+    counts = dict.fromkeys(
+        ("sent", "delayed", "refused", "failed", "expired", "in_doubt", "pending", "dry_run"), 0
+    )
+    report = {"actions": {"message": {**counts, "sent": 1, "dry_run": 3}}}
+    assert "message        1 sent, 3 dry run" in render_status(report)
+
+
+def test_a_sandbox_section_in_bot_yaml_stops_the_sandbox_with_where_to_move_it(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, "bot.yaml", "owners: [wxid_a]\nsandbox:\n  members: []\n")
+    proc = run_cli(tmp_path, "-c", "bot.yaml", "sandbox")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("bot.yaml:2:1: sandbox: ") and "sandbox.yaml" in proc.stderr

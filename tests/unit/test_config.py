@@ -63,12 +63,9 @@ def test_shipped_bot_yaml_loads() -> None:
     cfg = load_config(SHIPPED)
     assert cfg.transport.kind == "sandbox"
     assert cfg.database.url.startswith("sqlite+aiosqlite:///data/")
-    assert cfg.owners and set(cfg.owners) <= {m.id for m in cfg.sandbox.members}
-    assert len(cfg.sandbox.groups) == 2
-    assert 5 <= len(cfg.sandbox.members) <= 8
+    assert cfg.owners
     assert cfg.warnings == ()  # no old key names in the shipped file
-    profiles = {cfg.groups[g.room_id].profile for g in cfg.sandbox.groups}
-    assert profiles == {"vip", "member"}
+    assert {g.profile for g in cfg.groups.values()} == {"vip", "member"}
     assert cfg.profile("vip") is not None and cfg.profile("vip").chain == ("vip", "super")
     assert any(g.sections().get("welcome") for g in cfg.groups.values())
     assert any(g.tags for g in cfg.groups.values())
@@ -143,7 +140,6 @@ def test_empty_sections_and_bare_group_ids_mean_defaults() -> None:
     cfg = cfg_of(
         """
         bot:
-        sandbox:
         groups:
           1@chatroom:
         """
@@ -384,46 +380,6 @@ def test_duplicate_and_display_name_ids() -> None:
 def test_bad_database_url() -> None:
     issue = one_issue("database:\n  url: sqlite:///x.db\n")
     assert issue.field == "database.url" and "sqlite+aiosqlite" in issue.message
-
-
-def test_sandbox_references_are_checked() -> None:
-    issues = issues_of(
-        """\
-        sandbox:
-          account: {id: wxid_bot, name: 群管家}
-          members:
-            - {id: wxid_a, name: A}
-            - {id: wxid_a, name: B}
-          groups:
-            - room_id: 1@chatroom
-              topic: 一群
-              owner_id: wxid_a
-              member_ids: [wxid_a, wxid_ghost]
-            - room_id: 2@chatroom
-              topic: 二群
-              owner_id: wxid_x
-        """
-    )
-    got = [(i.line, i.field) for i in issues]
-    assert got == [
-        (5, "sandbox.members[1].id"),
-        (10, "sandbox.groups[0].member_ids[1]"),
-        (13, "sandbox.groups[1].owner_id"),
-    ]
-    assert "wxid_ghost" in issues[1].message
-
-
-def test_missing_required_field_points_at_the_parent() -> None:
-    issue = one_issue(
-        """\
-        sandbox:
-          account:
-            id: wxid_bot
-        """
-    )
-    assert (issue.line, issue.column) == (2, 3)
-    assert issue.field == "sandbox.account.name"
-    assert "missing" in issue.message
 
 
 def test_yaml_syntax_error() -> None:
@@ -676,7 +632,6 @@ def test_schema_export() -> None:
         "groups",
         "commands",
         "activity",
-        "sandbox",
     ):
         assert section in props
     assert dumped["additionalProperties"] is False
@@ -864,7 +819,6 @@ def test_ids_with_invisible_characters_are_refused(value: str, char: str) -> Non
         (f"owners: [{escaped}]\n", "owners[0]"),
         (f"admins: [{escaped}]\n", "admins[0]"),
         (f"groups:\n  r1@chatroom:\n    admins: [{escaped}]\n", "groups.r1@chatroom.admins[0]"),
-        (f"sandbox:\n  members: [{{id: {escaped}, name: x}}]\n", "sandbox.members[0].id"),
     ]:
         issue = one_issue(text)
         assert issue.field == field

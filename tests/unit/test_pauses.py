@@ -262,7 +262,7 @@ def test_status_lists_open_pauses_and_pause_clear_closes_one(
     asyncio.run(_open_pause(db, "wxid_bot", "remove"))
     asyncio.run(_open_pause(db, "wxid_bot2", "message"))
 
-    assert main(["-c", str(config), "status"]) == 0
+    assert main(["-c", str(config), "status", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     # Only this config's account: another bot's pauses are its own business.
     assert [(p["account_id"], p["kind"]) for p in report["pauses"]] == [("wxid_bot", "remove")]
@@ -272,7 +272,7 @@ def test_status_lists_open_pauses_and_pause_clear_closes_one(
     assert "one of message" in capsys.readouterr().err
     assert main(["-c", str(config), "pause", "clear", "remove"]) == 0
     assert "closed the remove pause of wxid_bot" in capsys.readouterr().out
-    assert main(["-c", str(config), "status"]) == 0
+    assert main(["-c", str(config), "status", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["pauses"] == []
     assert report["recent_audit"][0]["action"] == "close_pause"
