@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -102,6 +103,15 @@ class SetTopic(Action):
     room: str
     topic: str
     kind: ActionKind = field(init=False, default=ActionKind.ROOM_ADMIN)
+
+
+def say_to_each(
+    contacts: Iterable[str], text: str, *, priority: Priority, reason: str
+) -> list[Say]:
+    """The same private message to each of ``contacts`` (e.g. the owners)."""
+    return [
+        Say(room=None, to_contact=c, text=text, priority=priority, reason=reason) for c in contacts
+    ]
 
 
 ACTIONS: dict[str, type[Action]] = {}

@@ -8,9 +8,11 @@ clock.  ``now()`` is always aware UTC.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -90,3 +92,16 @@ class ManualClock:
         if mono > self._mono:
             self._now += timedelta(seconds=mono - self._mono)
             self._mono = mono
+
+
+async def first_of(*waits: Awaitable[object]) -> None:
+    """Wait until the first of ``waits`` finishes (e.g. a clock's sleep and an
+    event); cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -38,13 +38,21 @@ import heapq
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.actions import Action, ActionKind, Priority, Say, action_name, from_payload, to_payload
+from bot.actions import (
+    Action,
+    ActionKind,
+    Priority,
+    action_name,
+    from_payload,
+    say_to_each,
+    to_payload,
+)
 from bot.alerts import Alert, Alerter, AlertKind, LogAlerter
-from bot.clock import Clock
+from bot.clock import Clock, first_of
 from bot.governor import (
     ClosePause,
     Governor,
@@ -84,18 +92,6 @@ def _detail(action: Action) -> dict[str, Any]:
     for noise in ("reason", "key", "priority", "not_after"):
         data.pop(noise, None)
     return data
-
-
-async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
-    """Wait until the first of ``waits`` finishes; cancel the others."""
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 class Executor:
@@ -358,7 +354,7 @@ class Executor:
             if self._ready is not None and not self._ready.is_set() and waiting:
                 # Disconnected: hold everything, lose nothing (a stop still gets through).
                 self._wake.clear()
-                await _first(self._ready.wait(), self._wake.wait())
+                await first_of(self._ready.wait(), self._wake.wait())
                 continue
             if self._pauses is not None and self._synced_account != self.account_id:
                 await self._sync_pauses()  # before executing anything for this account
@@ -411,7 +407,7 @@ class Executor:
 
     async def _wait(self, seconds: float) -> None:
         self._wake.clear()
-        await _first(self._clock.sleep(seconds), self._wake.wait())
+        await first_of(self._clock.sleep(seconds), self._wake.wait())
 
     async def _execute(self, key: str, action: Action) -> None:
         now = self._clock.now()
@@ -558,16 +554,12 @@ class Executor:
             bot_name=self._bot_name,
         )
         await self.submit(
-            [
-                Say(
-                    room=None,
-                    to_contact=owner,
-                    text=text,
-                    priority=Priority.MODERATION,
-                    reason=f"tell the owners that {kind} actions are paused",
-                )
-                for owner in self._owners
-            ]
+            say_to_each(
+                self._owners,
+                text,
+                priority=Priority.MODERATION,
+                reason=f"tell the owners that {kind} actions are paused",
+            )
         )
 
     async def apply_close_pause(self, decision: ClosePause) -> list[ActionKind]:

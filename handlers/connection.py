@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.actions import Priority, Say
+from bot.actions import Priority, say_to_each
 from bot.alerts import Alert, Alerter, AlertKind, LogAlerter
 from bot.events import ConnectionEvent, Event, LoginEvent, LogoutEvent
 from handlers.base import BaseHandler, Context, Result
@@ -94,16 +94,12 @@ class ConnectionWatch(BaseHandler):
                 ctx.config.bot.away_notice, bot_name=ctx.config.bot.name, minutes=f"{away:.0f}"
             )
             return Result(
-                [
-                    Say(
-                        room=None,
-                        to_contact=owner,
-                        text=text,
-                        priority=Priority.MODERATION,
-                        reason=f"the bot was away {away:.0f} min",
-                    )
-                    for owner in ctx.config.owners
-                ],
+                say_to_each(
+                    ctx.config.owners,
+                    text,
+                    priority=Priority.MODERATION,
+                    reason=f"the bot was away {away:.0f} min",
+                ),
                 stop=True,
             )
         if self._lost_at is None:

@@ -18,10 +18,10 @@ remove people are degraded to notices, and the owners are told once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from bot.actions import Action, Priority, Say
+from bot.actions import Action, Priority, say_to_each
 from bot.events import Event, JoinEvent, LeaveEvent, RoomSnapshotEvent
 from handlers.base import BaseHandler, Context, Result
 from handlers.texts import notice
@@ -138,7 +138,7 @@ class MembershipSync(BaseHandler):
 
     async def _learn_role(
         self, event: RoomSnapshotEvent, ctx: Context, group: GroupState | None
-    ) -> list[Action]:
+    ) -> Sequence[Action]:
         if event.owner_id == ctx.bot_id:
             role = "owner"
         elif ctx.bot_id in event.admin_ids:
@@ -157,16 +157,12 @@ class MembershipSync(BaseHandler):
         text = notice(
             bot.degraded_notice, bot_name=bot.name, group=ctx.policy.name or event.topic, role=role
         )
-        return [
-            Say(
-                room=None,
-                to_contact=owner,
-                text=text,
-                priority=Priority.REPLY,
-                reason=f"the bot cannot remove members in {event.room_id}",
-            )
-            for owner in ctx.config.owners
-        ]
+        return say_to_each(
+            ctx.config.owners,
+            text,
+            priority=Priority.REPLY,
+            reason=f"the bot cannot remove members in {event.room_id}",
+        )
 
 
 async def _gone_before(repo: Repository, event: RoomSnapshotEvent, gone: set[str]) -> list[str]:

@@ -27,12 +27,12 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.actions import Action, Priority, Say
-from bot.clock import Clock
+from bot.clock import Clock, first_of
 from bot.events import Event, JoinEvent, LeaveEvent, LoginEvent
 from handlers.base import BaseHandler, Context, Result, Submit
 from handlers.texts import render
@@ -221,7 +221,7 @@ class WelcomeScheduler:
             if delay is None:
                 await self._wake.wait()
             else:
-                await _first(self._clock.sleep(delay), self._wake.wait())
+                await first_of(self._clock.sleep(delay), self._wake.wait())
             self._parked.clear()
 
     # --------------------------------------------------------------- sending
@@ -365,15 +365,3 @@ def _say(room_id: str, text: str, rows: Sequence[PendingWelcomeRow], key: str) -
         key=key,
         not_after=min(r.expires_at for r in rows),
     )
-
-
-async def _first(*waits: Awaitable[object]) -> None:
-    """Wait until the first of ``waits`` finishes; cancel the others."""
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
