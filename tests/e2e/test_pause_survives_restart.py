@@ -69,7 +69,7 @@ async def test_after_a_restart_the_pause_holds_status_shows_it_and_pause_clear_e
     await eventually(refused_by_the_pause, within=20)
     assert peer.calls_of("messageSendText", mark) == []  # nothing sent at all, no notice
 
-    code, out, err = await qunbot(config, "status")
+    code, out, err = await qunbot(config, "status", "--json")
     assert code == 0, err
     pauses = json.loads(out)["pauses"]
     assert [p["kind"] for p in pauses] == ["message"]
