@@ -50,6 +50,8 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         return
     url = os.environ.get(PG_URL_ENV)
     if not url:
+        if os.environ.get("CI"):  # a skipped PostgreSQL run would hide what it tests
+            pytest.fail(f"{PG_URL_ENV} is not set in CI: start PostgreSQL (see .ci/run)")
         pytest.skip(f"{PG_URL_ENV} is not set")
     schema = f"qunbot_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(url)
