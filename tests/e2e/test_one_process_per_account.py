@@ -6,7 +6,6 @@ once the lease's ttl has passed (3 s here).
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -71,13 +70,22 @@ async def test_a_second_process_refuses_to_start_and_takes_over_after_a_kill(
     assert refused is not None, lines[0]
     assert first.proc is not None and int(refused["pid"]) == first.proc.pid
 
-    await asyncio.sleep(3.5)  # more than a ttl: the first renewed all along
-    await first.answers()  # and keeps serving
-
-    await first.kill()  # SIGKILL: the lease is neither renewed nor released
     engine = create_engine(f"sqlite+aiosqlite:///{db}")
+    leases = Leases(session_factory(engine))
     try:
-        lease = await Leases(session_factory(engine)).get("default")
+        held = await leases.get("default")
+        assert held is not None
+
+        async def renewed_past_its_first_ttl() -> bool:
+            now = await leases.get("default")
+            return now is not None and now.renewed_at > held.expires_at
+
+        # The first renews all along: it still holds the account past one ttl.
+        await eventually(renewed_past_its_first_ttl, within=15)
+        await first.answers()  # and keeps serving
+
+        await first.kill()  # SIGKILL: the lease is neither renewed nor released
+        lease = await leases.get("default")
     finally:
         await engine.dispose()
     assert lease is not None and lease.process.endswith(f":{first.proc.pid}")
