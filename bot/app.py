@@ -49,7 +49,7 @@ from handlers.welcome import WelcomeRitual, WelcomeScheduler
 from sop.calendar import Calendar, every
 from sop.reminders import remind_silent_newcomers
 from storage.calendar_runs import CalendarRuns
-from storage.db import create_engine, session_factory, upgrade
+from storage.db import create_engine, safe_url, session_factory, upgrade
 from storage.lease import AccountLease, Leases
 from storage.membership import MembershipStore
 from storage.outbox_retry import OutboxRetries
@@ -224,7 +224,7 @@ class App:
         log.info(
             "qunbot started: %d managed group(s), database %s",
             len(self.policies.managed_rooms()),
-            _safe_url(self.database_url),
+            safe_url(self.database_url),
         )
 
     async def stop(self) -> None:
@@ -535,13 +535,3 @@ class App:
 def _log_failure(task: asyncio.Future[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.warning("could not record the login in the lease", exc_info=task.exception())
-
-
-def _safe_url(url: str) -> str:
-    """A database URL without its password, for logs."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<database>"

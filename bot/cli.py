@@ -73,15 +73,6 @@ class DatabaseUnavailable(Exception):
     """The database could not be opened; ``str()`` is one line for the operator."""
 
 
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "the configured database"
-
-
 def _reason(exc: BaseException) -> str:
     """The first line of what went wrong, driver wrappers peeled off."""
     from sqlalchemy.exc import DBAPIError
@@ -95,24 +86,24 @@ def _reason(exc: BaseException) -> str:
 async def open_database(engine: Any, url: str) -> None:
     """Bring the schema up to date, or raise :class:`DatabaseUnavailable`
     (a directory that is a file, permissions, PostgreSQL down, bad password)."""
-    from storage.db import upgrade
+    from storage.db import safe_url, upgrade
 
     try:
         await upgrade(engine)
     except Exception as exc:
         raise DatabaseUnavailable(
-            f"qunbot: cannot open the database {_safe_url(url)}: {_reason(exc)}"
+            f"qunbot: cannot open the database {safe_url(url)}: {_reason(exc)}"
         ) from None
 
 
 def _engine(url: str) -> Any:
-    from storage.db import create_engine
+    from storage.db import create_engine, safe_url
 
     try:
         return create_engine(url)
     except (OSError, ValueError) as exc:
         raise DatabaseUnavailable(
-            f"qunbot: cannot open the database {_safe_url(url)}: {_reason(exc)}"
+            f"qunbot: cannot open the database {safe_url(url)}: {_reason(exc)}"
         ) from None
 
 
@@ -345,12 +336,11 @@ async def pause_clear(
     account: str | None = None,
     now: datetime | None = None,
 ) -> int:
-    """Close the open pauses of ``kind`` (of one account, or of the only one
-    that has it open); a running bot notices before it refuses the next action."""
+    """Close the account's open pauses of ``kind`` (``bot.account``, or
+    ``account``); a running bot notices before it refuses the next action."""
 
     from bot.actions import ActionKind
-    from bot.config import effective_database_url
-    from storage.db import create_engine, session_factory, upgrade
+    from storage.db import session_factory
     from storage.pauses import PauseStore
     from storage.repo import Repository
 
@@ -361,26 +351,19 @@ async def pause_clear(
             file=sys.stderr,
         )
         return 2
-    engine = create_engine(effective_database_url(config, os.environ, base_dir))
+    url = effective_database_url(config, os.environ, base_dir)
+    engine = _engine(url)
     try:
-        await upgrade(engine)
+        await open_database(engine, url)
         sessions = session_factory(engine)
         account = account or config.bot.account
         store, repo = PauseStore(sessions), Repository(sessions, account_id=account)
         now = now or datetime.now(UTC)
         wanted = kinds if kind == "all" else [kind]
         open_ = [p for p in await store.open_pauses(account, now) if p.kind in wanted]
-        accounts = sorted({p.account_id for p in open_})
         if not open_:
-            print(f"no open {kind} pause" + (f" for {account}" if account else ""))
+            print(f"no open {kind} pause for {account}")
             return 0
-        if len(accounts) > 1:
-            print(
-                f"qunbot pause clear: {kind} is paused for several accounts "
-                f"({', '.join(accounts)}): name one with --account",
-                file=sys.stderr,
-            )
-            return 2
         for pause in open_:
             for closed in await store.close(pause.account_id, pause.kind, now, "cli"):
                 await repo.write_audit(
@@ -432,7 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     pause_sub = pause.add_subparsers(dest="pause_command", required=True)
     clear = pause_sub.add_parser("clear", help="close a pause early (audited)")
     clear.add_argument("kind", help="message, rich, remove, ... or all")
-    clear.add_argument("--account", help="the bot account id (when several have pauses)")
+    clear.add_argument(
+        "--account", help="another bot account than bot.account (accounts sharing the database)"
+    )
     args = parser.parse_args(argv)
 
     # The SDK logs every message (text included) at INFO through handlers of its

@@ -153,3 +153,11 @@ async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision the database is at, or None if it was never migrated."""
     async with engine.connect() as conn:
         return await conn.run_sync(_current)
+
+
+def safe_url(url: str) -> str:
+    """A database URL without its password, for logs and error lines."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "the configured database"
