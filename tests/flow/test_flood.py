@@ -30,10 +30,18 @@ NEWCOMER = "wxid_new"
 async def _run_until(bot: Harness, done: Callable[[], bool], cap: float) -> None:
     """Let fake time pass while the bot works, until ``done()`` or ``cap`` seconds."""
     end = bot.clock.monotonic() + cap
+    executor = bot.app.executor
     while not done() and bot.clock.monotonic() < end:
         await bot.app.settle(send=False)
-        if bot.app.executor.pending and not bot.clock.sleepers:
-            await asyncio.sleep(0.001)  # it is executing: let it finish
+        # An action being queued or sent (database and puppet calls run in
+        # threads) must finish before fake time moves on, or a slow machine
+        # would make its send look late.
+        if (
+            executor._in_flight
+            or executor._submitting
+            or (executor.pending and not bot.clock.sleepers)
+        ):
+            await asyncio.sleep(0.001)
         else:
             await bot.clock.advance(1.0)
     await bot.app.settle(send=False)
