@@ -128,7 +128,7 @@ class App:
             self.policies,
             self.clock,
             self.submit,
-            account=lambda: config.bot.account,
+            account=config.bot.account,
         )
         self.welcome = WelcomeRitual(self.welcome_store, wake=self.welcomes.wake)
         # Groups run in order; activity first and never stops the chain.

@@ -151,7 +151,7 @@ class WelcomeScheduler:
         policies: PolicyBook,
         clock: Clock,
         submit: Submit,
-        account: Callable[[], str],
+        account: str,
     ) -> None:
         self._store = store
         self._repo = repo
@@ -204,13 +204,11 @@ class WelcomeScheduler:
             self._wake.clear()
             delay: float | None = _RETRY_SECONDS
             try:
-                account = self._account()
-                if account:
-                    # Every round, not once per process: a submit that failed
-                    # after its rows were marked 'submitted' is finished here.
-                    await self.recover(account)
+                # Every round, not once per process: a submit that failed
+                # after its rows were marked 'submitted' is finished here.
+                await self.recover(self._account)
                 await self.run_due()
-                due = await self._store.next_due(account) if account else None
+                due = await self._store.next_due(self._account)
                 delay = None if due is None else (due - self._clock.now()).total_seconds()
                 if delay is not None and delay <= 0:
                     delay = _RETRY_SECONDS  # due but not sent: something failed
@@ -228,9 +226,7 @@ class WelcomeScheduler:
 
     async def run_due(self, *, everything: bool = False) -> int:
         """Submit the welcomes of every due batch; returns how many members."""
-        account = self._account()
-        if not account:
-            return 0  # not logged in yet: the account's batches wait
+        account = self._account
         now = self._clock.now()
         by_room: dict[str, list[PendingWelcomeRow]] = defaultdict(list)
         for row in await self._store.due(account, now, everything=everything):
@@ -307,9 +303,7 @@ class WelcomeScheduler:
         """The executor's outcome hook: record "welcomed" when the Say is done."""
         if not (isinstance(action, Say) and is_welcome(action)):
             return
-        account = self._account()
-        if not account:
-            return
+        account = self._account
         welcomed = await self._store.record_outcome(
             account,
             action.key,
