@@ -17,7 +17,8 @@ reset its limits.  Dry-run is a switch here, not an ``if`` in the handlers.
 A risk-control error opens a pause for that kind of action: it is stored
 (``storage.pauses``, per account) and restored at start, before anything is
 executed, so a restart does not end it; the owners get an alert (never through
-the paused account) and, unless messages are what is paused, a WeChat notice.
+the paused account) and, unless messages are what is paused, a WeChat notice
+(:class:`~bot.pause_keeper.PauseKeeper` keeps them; the executor owns one).
 An owner closes a pause early with a :class:`~bot.governor.ClosePause`
 decision (a handler returns it; :meth:`Executor.submit` applies it) or with
 ``qunbot pause clear`` (the database; the loop notices before refusing).
@@ -39,19 +40,11 @@ import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from bot.actions import (
-    Action,
-    ActionKind,
-    Priority,
-    action_name,
-    from_payload,
-    say_to_each,
-    to_payload,
-)
-from bot.alerts import Alert, Alerter, AlertKind, LogAlerter
+from bot.actions import Action, ActionKind, action_name, from_payload, to_payload
+from bot.alerts import Alerter, LogAlerter
 from bot.clock import Clock, first_of
 from bot.governor import (
     ClosePause,
@@ -63,8 +56,9 @@ from bot.governor import (
     RefusalCode,
     short_error,
 )
+from bot.pause_keeper import KIND_LABELS as KIND_LABELS
+from bot.pause_keeper import PauseKeeper
 from bot.transport.base import Transport
-from handlers.texts import notice
 from storage.outbox_retry import OutboxRetries
 from storage.pauses import PauseStore
 from storage.repo import Repository
@@ -73,18 +67,6 @@ from storage.types import NewOutboxItem
 log = logging.getLogger(__name__)
 
 _DAY = timedelta(hours=24)
-
-# How the owners' WeChat notice names a kind of action (never an internal name).
-KIND_LABELS: dict[ActionKind, str] = {
-    ActionKind.MESSAGE: "发消息",
-    ActionKind.RICH: "发链接/小程序/名片/文件",
-    ActionKind.REMOVE: "移出群成员",
-    ActionKind.INVITE: "邀请入群",
-    ActionKind.ACCEPT: "接受邀请/好友申请",
-    ActionKind.FRIEND_REQUEST: "添加好友",
-    ActionKind.ROOM_CREATE: "建群",
-    ActionKind.ROOM_ADMIN: "修改群名/群公告",
-}
 
 
 def _detail(action: Action) -> dict[str, Any]:
@@ -126,9 +108,6 @@ class Executor:
         self._transport = transport
         self._repo = repo
         self._clock = clock
-        self._owners = tuple(owners)
-        self._risk_notice = risk_notice
-        self._bot_name = bot_name
         self._drain_timeout = drain_timeout
         self._ready = ready
         # Bookkeeping that depends on how an action ended (e.g. "welcomed").
@@ -137,8 +116,18 @@ class Executor:
         self._alerter: Alerter = alerter if alerter is not None else LogAlerter()
         self._pauses = pauses
         self._retries = retries
-        self._synced_account: str | None = None  # whose pauses the governor holds
-        self._unsaved_pauses: set[ActionKind] = set()  # open, but their row was not written
+        self._pause_keeper = PauseKeeper(
+            self.governor,
+            pauses,
+            repo,
+            self._alerter,
+            clock,
+            lambda: self.account_id,
+            self.settings,
+            owners=owners,
+            risk_notice=risk_notice,
+            bot_name=bot_name,
+        )
         # The queued action the pauses were last re-read for before refusing it
         # (a real clock moves on between two turns of the loop: comparing times
         # re-read the database forever and never refused, nor sent, anything).
@@ -207,7 +196,7 @@ class Executor:
         for kind, room_id, at in await self._repo.outbox_executed_since(now - _DAY):
             self.governor.record(ActionKind(kind), room_id, mono - (now - at).total_seconds())
         if self.account_id:
-            await self._sync_pauses()
+            await self._pause_keeper.sync()
         retry_at = await self._retries.not_before() if self._retries is not None else {}
         for item in await self._repo.outbox_pending(now):
             try:
@@ -356,8 +345,8 @@ class Executor:
                 self._wake.clear()
                 await first_of(self._ready.wait(), self._wake.wait())
                 continue
-            if self._pauses is not None and self._synced_account != self.account_id:
-                await self._sync_pauses()  # before executing anything for this account
+            if self._pauses is not None and self._pause_keeper.synced_account != self.account_id:
+                await self._pause_keeper.sync()  # before executing anything for this account
             now = self._clock.monotonic()
             next_retry = self._release_due(now)
             decision = self.queue.peek(now)
@@ -383,7 +372,7 @@ class Executor:
                 # An owner may have closed it from the command line: ask the
                 # database, once per action about to be refused.
                 self._resynced_for = decision[0].id
-                await self._sync_pauses()
+                await self._pause_keeper.sync()
                 continue
             taken = self.queue.next(now)
             if taken is None:
@@ -479,137 +468,15 @@ class Executor:
 
     # ---------------------------------------------------------------- pauses
 
-    async def _sync_pauses(self) -> None:
-        """Make the governor's pauses those stored for this account (restart,
-        another account, or an owner closed one from the command line)."""
-        if self._pauses is None:
-            return
-        account = self.account_id
-        now, mono = self._clock.now(), self._clock.monotonic()
-        try:
-            stored = await self._pauses.open_pauses(account, now)
-        except Exception:
-            log.exception("could not read the stored pauses")
-            return
-        wanted: dict[ActionKind, tuple[float, str]] = {}
-        for pause in stored:
-            try:
-                kind = ActionKind(pause.kind)
-            except ValueError:
-                continue
-            until = mono + (pause.until - now).total_seconds()
-            if kind not in wanted or until > wanted[kind][0]:
-                wanted[kind] = (until, pause.error)
-        for kind in self.governor.open_pauses(mono):
-            if kind not in wanted and kind not in self._unsaved_pauses:
-                self.governor.close(kind)
-                if self._synced_account == account:
-                    log.warning("%s actions: the pause was closed from outside", kind)
-        for kind, (until, error) in wanted.items():
-            self.governor.restore(kind, until, error)
-            if self._synced_account != account:
-                log.warning(
-                    "%s actions stay paused until %s (risk control, from before the restart)",
-                    kind,
-                    (now + timedelta(seconds=until - mono)).isoformat(timespec="seconds"),
-                )
-        self._synced_account = account
-
     async def _pause_opened(self, action: Action, error: str) -> None:
-        kind = action.kind
-        now, mono = self._clock.now(), self._clock.monotonic()
-        until_mono = self.governor.open_pauses(mono).get(kind, mono + self.settings.breaker_pause_s)
-        until = now + timedelta(seconds=until_mono - mono)
-        hours = self.settings.breaker_pause_s / 3600
-        account = self.account_id
-        if self._pauses is not None:
-            try:
-                await self._pauses.open(account, str(kind), now, until, error)
-                self._unsaved_pauses.discard(kind)
-            except Exception:
-                # Kept in memory all the same: a sync must not lift it.
-                self._unsaved_pauses.add(kind)
-                log.exception("could not store the %s pause: it ends at the next restart", kind)
-        label = KIND_LABELS.get(kind, str(kind))
-        marker = self.governor.risk_marker(error) or "风控"
-        self._alerter.alert(
-            Alert(
-                kind=AlertKind.PAUSE_OPENED,
-                what=f"微信拒绝了一次「{label}」操作，提示风控（{short_error(error)}）。",
-                where=f"机器人账号 {account}",
-                doing=f"「{label}」暂停 {hours:g} 小时，到 {_utc(until)}（UTC）为止；"
-                "排队中的同类操作不再执行，都记入审计。",
-                owner_can="最稳妥的是等暂停自然结束；确有必要可提前解除："
-                f"`qunbot pause clear {kind}`，或向机器人发送「#解除暂停 {kind}」。",
-                account_id=account,
-            )
-        )
-        if kind is ActionKind.MESSAGE:
-            return  # a notice is a message: it would go through the paused account
-        text = notice(
-            self._risk_notice,
-            action=label,
-            error=marker,
-            hours=f"{hours:g}",
-            bot_name=self._bot_name,
-        )
-        await self.submit(
-            say_to_each(
-                self._owners,
-                text,
-                priority=Priority.MODERATION,
-                reason=f"tell the owners that {kind} actions are paused",
-            )
-        )
+        owners_notice = await self._pause_keeper.opened(action, error)
+        if owners_notice:
+            await self.submit(owners_notice)
 
     async def apply_close_pause(self, decision: ClosePause) -> list[ActionKind]:
         """Close a pause early (an owner asked): the governor, the pauses table,
         one audit row per pause closed.  Returns the kinds that were paused."""
-        if decision.pause_kind == "all":
-            kinds = list(ActionKind)
-        else:
-            try:
-                kinds = [ActionKind(decision.pause_kind)]
-            except ValueError:
-                log.warning("no such kind of action to unpause: %r", decision.pause_kind)
-                return []
-        now, mono = self._clock.now(), self._clock.monotonic()
-        account = self.account_id
-        open_now = self.governor.open_pauses(mono)
-        closed: list[ActionKind] = []
-        for kind in kinds:
-            rows = []
-            if self._pauses is not None:
-                try:
-                    rows = await self._pauses.close(account, str(kind), now, decision.by)
-                except Exception:
-                    log.exception("could not record closing the %s pause", kind)
-            if kind not in open_now and not rows:
-                continue
-            self.governor.close(kind)
-            self._unsaved_pauses.discard(kind)
-            closed.append(kind)
-            log.warning("%s actions: pause closed early by %s", kind, decision.by)
-            until = open_now.get(kind)
-            try:
-                await self._repo.write_audit(
-                    at=now,
-                    action="close_pause",
-                    kind=str(kind),
-                    status="done",
-                    target_id=decision.by,
-                    reason=decision.reason or f"{kind} pause closed early by {decision.by}",
-                    detail={
-                        "pause_kind": str(kind),
-                        "closed_by": decision.by,
-                        "account_id": account,
-                        "until": None
-                        if until is None
-                        else _utc(now + timedelta(seconds=until - mono)),
-                    },
-                )
-            except Exception:
-                log.exception("could not write the audit row for closing the %s pause", kind)
+        closed = await self._pause_keeper.close(decision)
         if closed:
             self._wake.set()
         return closed
@@ -682,7 +549,3 @@ def _message(exc: BaseException) -> str:
     tuple repr that turns the gateway's stack trace into one long line)."""
     message = getattr(exc, "message", None)
     return message if isinstance(message, str) and message else str(exc)
-
-
-def _utc(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds")
