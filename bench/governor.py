@@ -34,7 +34,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.actions import ActionKind, Priority
 from bot.governor import (
     DAY,
     MESSAGE_KINDS,
@@ -45,6 +44,7 @@ from bot.governor import (
     QueueEntry,
     Refusal,
 )
+from bot.vocab.actions import ActionKind, Priority
 
 MIX: dict[ActionKind, float] = {
     ActionKind.RICH: 0.10,

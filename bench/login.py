@@ -52,11 +52,11 @@ from sqlalchemy import text
 
 from bot import compat
 from bot.app import App, AppOptions
-from bot.clock import SystemClock
 from bot.config import BotConfig, validate_config_text
-from bot.events import Event, MessageEvent
 from bot.transport.adapter import WechatyTransport
 from bot.transport.sandbox_puppet import SandboxPuppet
+from bot.vocab.clock import SystemClock
+from bot.vocab.events import Event, MessageEvent
 from handlers.base import Context, Result
 
 BOT = "wxid_benchbot"

@@ -78,9 +78,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot import compat
 from bot.app import App, AppOptions
-from bot.clock import SystemClock
 from bot.config import BotConfig, validate_config_text
 from bot.transport.adapter import WechatyTransport, free_port
+from bot.vocab.clock import SystemClock
 
 BOT = "wxid_benchbot"
 OWNER = "wxid_benchowner"

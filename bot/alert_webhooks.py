@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.alert_config import AlertsConfig, WebhookConfig, WebhookFormat, _check_url
 from bot.alert_texts import AlertKind, _one_line, fields_of, plain, render
-from bot.clock import Clock
+from bot.vocab.clock import Clock
 
 if TYPE_CHECKING:
     from bot.alerts import Alert

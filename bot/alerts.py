@@ -50,7 +50,7 @@ from bot.alert_webhooks import (
     retry_delay,
     webhook_request,
 )
-from bot.clock import Clock
+from bot.vocab.clock import Clock
 
 __all__ = [
     "DEFAULT_TEXTS",

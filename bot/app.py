@@ -20,12 +20,16 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.actions import Action
 from bot.alerts import Alert, AlertKind, ManagedAlerter, build_alerter
-from bot.clock import Clock, SystemClock
 from bot.config import BotConfig, effective_database_url
 from bot.dispatcher import Dispatcher, HandlerFailureAlarm
-from bot.events import (
+from bot.executor import Executor
+from bot.member_lists import BotNotInRoom, MemberList, MemberListReader
+from bot.policies import PolicyBook
+from bot.transport.base import Transport
+from bot.vocab.actions import Action
+from bot.vocab.clock import Clock, SystemClock
+from bot.vocab.events import (
     BotJoinedRoomEvent,
     Event,
     LeaveEvent,
@@ -34,10 +38,6 @@ from bot.events import (
     RoomSnapshotEvent,
     room_of,
 )
-from bot.executor import Executor
-from bot.member_lists import BotNotInRoom, MemberList, MemberListReader
-from bot.policies import PolicyBook
-from bot.transport.base import Transport
 from handlers.activity import ActivityRecorder
 from handlers.base import Context, Handler
 from handlers.commands import Commands

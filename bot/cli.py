@@ -133,9 +133,9 @@ def build_app(
     world: SandboxConfig | None = None,
 ) -> Any:
     from bot.app import App, AppOptions
-    from bot.clock import SystemClock
     from bot.sandbox_clock import OffsetClock
     from bot.transport.adapter import WechatyTransport
+    from bot.vocab.clock import SystemClock
 
     kind = transport or config.transport.kind
     clock: Any
@@ -339,7 +339,7 @@ async def pause_clear(
     """Close the account's open pauses of ``kind`` (``bot.account``, or
     ``account``); a running bot notices before it refuses the next action."""
 
-    from bot.actions import ActionKind
+    from bot.vocab.actions import ActionKind
     from storage.db import session_factory
     from storage.pauses import PauseStore
     from storage.repo import Repository

@@ -24,10 +24,10 @@ import collections
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from bot.actions import Action
 from bot.alerts import Alert, Alerter, AlertKind
-from bot.clock import Clock, SystemClock
-from bot.events import Event, room_of
+from bot.vocab.actions import Action
+from bot.vocab.clock import Clock, SystemClock
+from bot.vocab.events import Event, room_of
 from handlers.base import Context, Handler
 
 log = logging.getLogger(__name__)

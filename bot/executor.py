@@ -43,9 +43,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from bot.actions import Action, ActionKind, action_name, from_payload, to_payload
 from bot.alerts import Alerter, LogAlerter
-from bot.clock import Clock, first_of
 from bot.governor import (
     ClosePause,
     Governor,
@@ -59,6 +57,8 @@ from bot.governor import (
 from bot.pause_keeper import KIND_LABELS as KIND_LABELS
 from bot.pause_keeper import PauseKeeper
 from bot.transport.base import Transport
+from bot.vocab.actions import Action, ActionKind, action_name, from_payload, to_payload
+from bot.vocab.clock import Clock, first_of
 from storage.outbox_retry import OutboxRetries
 from storage.pauses import PauseStore
 from storage.repo import Repository

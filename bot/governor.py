@@ -71,8 +71,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bot.actions import Action, ActionKind
-
 # The queue lives in bot.paced_queue; its public names stay importable from here.
 from bot.paced_queue import DEFAULT_MAX_OVERTAKES as DEFAULT_MAX_OVERTAKES
 from bot.paced_queue import Decision as Decision
@@ -84,6 +82,7 @@ from bot.risk_markers import (
     DEFAULT_TRANSIENT_MARKERS,
     _marker_pattern,
 )
+from bot.vocab.actions import Action, ActionKind
 
 
 class GovernorSettings(BaseModel):

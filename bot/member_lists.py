@@ -42,8 +42,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.clock import Clock
-from bot.events import RoomSnapshotEvent
+from bot.vocab.clock import Clock
+from bot.vocab.events import RoomSnapshotEvent
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bot.actions import ActionKind, Priority
 from bot.pacing import _EPS, _INF, MESSAGE_KINDS, MINUTE, Refusal, RefusalCode
+from bot.vocab.actions import ActionKind, Priority
 
 if TYPE_CHECKING:
     from bot.governor import Governor

@@ -13,7 +13,7 @@ import enum
 import math
 from dataclasses import dataclass
 
-from bot.actions import ActionKind
+from bot.vocab.actions import ActionKind
 
 MINUTE = 60.0
 DAY = 86_400.0

@@ -17,11 +17,11 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from bot.actions import Action, ActionKind, Priority, say_to_each
 from bot.alerts import Alert, Alerter, AlertKind
-from bot.clock import Clock
 from bot.governor import ClosePause, Governor, GovernorSettings, short_error
-from handlers.texts import notice
+from bot.vocab.actions import Action, ActionKind, Priority, say_to_each
+from bot.vocab.clock import Clock
+from bot.vocab.texts import notice
 from storage.pauses import PauseStore
 from storage.repo import Repository
 

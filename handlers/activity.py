@@ -27,8 +27,8 @@ import asyncio
 import contextlib
 import logging
 
-from bot.clock import Clock
-from bot.events import Event, JoinEvent, LeaveEvent, MessageEvent
+from bot.vocab.clock import Clock
+from bot.vocab.events import Event, JoinEvent, LeaveEvent, MessageEvent
 from handlers.base import Context, Result
 from storage.repo import ActivityNotStored, ActivityRow, Repository
 from storage.types import clean_text

@@ -1,6 +1,6 @@
 """The contract between the dispatcher and the handlers.
 
-A handler receives one of the project's events (``bot.events``) with a
+A handler receives one of the project's events (``bot.vocab.events``) with a
 :class:`Context` and returns a :class:`Result` (actions as data, and whether
 the chain stops) or ``None`` when the event is not its business.  Handlers
 never talk to WeChat and never import Wechaty.
@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from bot.actions import Action
-from bot.clock import Clock
-from bot.events import Event
+from bot.vocab.actions import Action
+from bot.vocab.clock import Clock
+from bot.vocab.events import Event
 
 if TYPE_CHECKING:
     from bot.config import BotConfig, GroupPolicy

@@ -26,11 +26,11 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
-from bot.actions import Priority, Say
-from bot.events import Event, MessageEvent, MessageKind
-from bot.keys import action_key, digest, time_bucket, valid_until
+from bot.vocab.actions import Priority, Say
+from bot.vocab.events import Event, MessageEvent, MessageKind
+from bot.vocab.keys import action_key, digest, time_bucket, valid_until
+from bot.vocab.texts import render, rules_text
 from handlers.base import STOP, BaseHandler, Context, Result
-from handlers.texts import render, rules_text
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.actions import Priority, say_to_each
 from bot.alerts import Alert, Alerter, AlertKind, LogAlerter
-from bot.events import ConnectionEvent, Event, LoginEvent, LogoutEvent
+from bot.vocab.actions import Priority, say_to_each
+from bot.vocab.events import ConnectionEvent, Event, LoginEvent, LogoutEvent
+from bot.vocab.texts import notice
 from handlers.base import BaseHandler, Context, Result
-from handlers.texts import notice
 
 # The facts of each alert; the kind's title, "what the bot does" and "what you
 # can do" come from bot/alerts.py (overridable under alerts.texts).

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 
-from bot.actions import AcceptRoomInvitation, Priority, Say
-from bot.events import BotJoinedRoomEvent, Event, RoomInviteEvent
+from bot.vocab.actions import AcceptRoomInvitation, Priority, Say
+from bot.vocab.events import BotJoinedRoomEvent, Event, RoomInviteEvent
+from bot.vocab.texts import render
 from handlers.base import BaseHandler, Context, Result
-from handlers.texts import render
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,11 @@
 """Keep memberships true to the member list the puppet reports; learn the roles.
 
 Join and leave events are hints on real puppets (missing inviters, silent
-leaves).  A :class:`~bot.events.RoomSnapshotEvent` says who is in a room now.
+leaves).  A :class:`~bot.vocab.events.RoomSnapshotEvent` says who is in a room now.
 The first snapshot of a room the bot has never seen stores everyone as
 already there (not newcomers: no welcome, no reminder), as one bulk write.
-After that, the difference with storage flows as :class:`~bot.events.JoinEvent`
-and :class:`~bot.events.LeaveEvent` marked ``found_by_reconciliation``, so the
+After that, the difference with storage flows as :class:`~bot.vocab.events.JoinEvent`
+and :class:`~bot.vocab.events.LeaveEvent` marked ``found_by_reconciliation``, so the
 activity log, the welcome and the leave counts see them like any other.
 
 The snapshot also says who owns and administers the room: their roles are
@@ -21,10 +21,10 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from bot.actions import Action, Priority, say_to_each
-from bot.events import Event, JoinEvent, LeaveEvent, RoomSnapshotEvent
+from bot.vocab.actions import Action, Priority, say_to_each
+from bot.vocab.events import Event, JoinEvent, LeaveEvent, RoomSnapshotEvent
+from bot.vocab.texts import notice
 from handlers.base import BaseHandler, Context, Result
-from handlers.texts import notice
 from storage.membership import MembershipStore, member_roles
 from storage.types import GroupState
 

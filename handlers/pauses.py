@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.actions import Action, ActionKind, Priority, Say
-from bot.events import Event, MessageEvent, MessageKind
 from bot.governor import ClosePause
-from bot.keys import action_key, valid_until
+from bot.vocab.actions import Action, ActionKind, Priority, Say
+from bot.vocab.events import Event, MessageEvent, MessageKind
+from bot.vocab.keys import action_key, valid_until
 from handlers.base import STOP, BaseHandler, Context, Result
 from handlers.commands import MemberLimits
 

@@ -31,11 +31,11 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from bot.actions import Action, Priority, Say
-from bot.clock import Clock, first_of
-from bot.events import Event, JoinEvent, LeaveEvent, LoginEvent
+from bot.vocab.actions import Action, Priority, Say
+from bot.vocab.clock import Clock, first_of
+from bot.vocab.events import Event, JoinEvent, LeaveEvent, LoginEvent
+from bot.vocab.texts import render
 from handlers.base import BaseHandler, Context, Result, Submit
-from handlers.texts import render
 from storage.welcome import PendingWelcomeRow, WelcomeStore
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ triggers with an explicit time zone — but not the loop: its
 drive it (removing the line that started it left CI green).  Instead each job
 gets one small task here that asks its trigger for the next fire time
 (:func:`next_fire_after`, a pure function), sleeps on the app's
-:class:`~bot.clock.Clock` until then (a ``ManualClock`` in tests), and runs
+:class:`~bot.vocab.clock.Clock` until then (a ``ManualClock`` in tests), and runs
 the job.  That is all the scheduler did for us, and now a flow test can
 advance the clock and see the job's effect.
 
@@ -39,7 +39,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.clock import Clock
+from bot.vocab.clock import Clock
 from storage.calendar_runs import CalendarRuns, RunKey
 from storage.repo import Repository
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import timedelta
 
-from bot.actions import Priority, Say
-from bot.clock import Clock
 from bot.policies import PolicyBook
+from bot.vocab.actions import Priority, Say
+from bot.vocab.clock import Clock
+from bot.vocab.texts import chunks, render
 from handlers.base import Submit
-from handlers.texts import chunks, render
 from storage.repo import Repository
 
 

@@ -60,7 +60,7 @@ HOLDER_MAX_LENGTH = 200
 
 
 class LeaseClock(Protocol):
-    """What the keeper needs of ``bot.clock.Clock``."""
+    """What the keeper needs of ``bot.vocab.clock.Clock``."""
 
     def now(self) -> datetime: ...
 

@@ -26,7 +26,6 @@ from bot.config.fields import (
     DATABASE_URL_ENV,
     DEFAULT_DATABASE_URL,
     ENDPOINT_ENV,
-    NOTICE_PLACEHOLDERS,
     TOKEN_ENV,
     WELCOME_PLACEHOLDERS,
     Template,
@@ -45,8 +44,6 @@ from bot.config.profiles import (
     GroupPolicy,
     Profile,
     deep_merge,
-    is_admin,
-    is_owner,
     resolve_all,
     resolve_policy,
 )
@@ -68,7 +65,9 @@ from bot.config.sections import (
     SECTIONS,
     CommandPolicy,
     WelcomePolicy,
+    register_section,
 )
+from bot.vocab.texts import NOTICE_PLACEHOLDERS
 
 __all__ = [
     "BUILTIN_PROFILES",
@@ -108,9 +107,8 @@ __all__ = [
     "deep_merge",
     "effective_database_url",
     "effective_endpoint",
-    "is_admin",
-    "is_owner",
     "load_config",
+    "register_section",
     "resolve_all",
     "resolve_policy",
     "template_placeholders",

@@ -31,14 +31,9 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/qunbot.db"
 
 #: Placeholders of the texts the bot says in a group (welcome, reminder,
 #: ``bot.intro``, the command replies): filled from the group's policy by
-#: ``handlers.texts.render``.
+#: ``bot.vocab.texts.render``.
 WELCOME_PLACEHOLDERS = frozenset(
     {"group", "rules", "name_card_format", "self_intro_prompt", "bot_name"}
-)
-#: Every placeholder some owner notice uses (``handlers.texts.notice`` fills
-#: the ones a notice leaves out with ""); each notice declares its own subset.
-NOTICE_PLACEHOLDERS = frozenset(
-    {"bot_name", "minutes", "action", "error", "hours", "group", "role"}
 )
 
 _CONTACT_ID_RE = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces

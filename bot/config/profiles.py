@@ -21,7 +21,7 @@ import difflib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -30,9 +30,8 @@ from bot.config.sections import (
     BUILTIN_PROFILES,
     DEFAULT_PROFILE,
     SECTIONS,
-    CommandPolicy,
-    WelcomePolicy,
 )
+from bot.vocab.policy import GroupPolicy
 
 if TYPE_CHECKING:
     from bot.config.schema import BotConfig
@@ -70,13 +69,12 @@ class Profile:
     chain: tuple[str, ...]
     sections: Mapping[str, BaseModel]
 
-    @property
-    def welcome(self) -> WelcomePolicy:
-        return cast(WelcomePolicy, self.sections["welcome"])
-
-    @property
-    def commands(self) -> CommandPolicy:
-        return cast(CommandPolicy, self.sections["commands"])
+    def __getattr__(self, name: str) -> Any:
+        """``profile.welcome``: a section by its key."""
+        try:
+            return self.sections[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 @dataclass(slots=True)
@@ -236,38 +234,6 @@ def resolve(
 # --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class GroupPolicy:
-    """Everything the handlers need to know about one room, resolved once.
-
-    Handlers read the room's settings from here, never from the global
-    config: whatever a group may override is in ``sections``."""
-
-    room_id: str
-    name: str
-    profile: str
-    tags: tuple[str, ...]  # brand, city, campaign: the calendar targets them
-    admins: frozenset[str]  # owners ∪ global admins ∪ this group's admins
-    owners: frozenset[str]
-    sections: Mapping[str, BaseModel]
-    command_prefix: str
-    bot_name: str
-    timezone: str
-    listed: bool  # True: the room is in `groups`; False: default policy for an invited room
-
-    @property
-    def welcome(self) -> WelcomePolicy:
-        return cast(WelcomePolicy, self.sections["welcome"])
-
-    @property
-    def commands(self) -> CommandPolicy:
-        return cast(CommandPolicy, self.sections["commands"])
-
-    def section(self, name: str) -> BaseModel:
-        """A feature's section (``SECTIONS[name]``'s model) for this room."""
-        return self.sections[name]
-
-
 def resolve_policy(
     cfg: BotConfig,
     room_id: str,
@@ -331,12 +297,3 @@ def resolve_all(cfg: BotConfig) -> dict[str, GroupPolicy]:
         if policy is not None:
             out[room_id] = policy
     return out
-
-
-def is_admin(policy: GroupPolicy, contact_id: str) -> bool:
-    """Owners, global admins and the room's admins (by account id only)."""
-    return contact_id in policy.admins
-
-
-def is_owner(policy: GroupPolicy, contact_id: str) -> bool:
-    return contact_id in policy.owners

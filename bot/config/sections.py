@@ -13,12 +13,13 @@ The built-in profiles of the three-group strategy (三群策略) are data here:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from bot.config.fields import GroupText, NonEmptyText, placeholders_text
+from bot.vocab.texts import rules_text
 
 
 class Model(BaseModel):
@@ -143,6 +144,8 @@ NameCardFormat = Annotated[str, Field(min_length=1, max_length=40)]
 class WelcomePolicy(Model):
     """``welcome``: the welcome ritual (仪式感) for newcomers of a group."""
 
+    section: ClassVar[str] = "welcome"
+
     enabled: bool = True
     window_seconds: WindowSeconds = Field(
         default=10, description="Newcomers who join within this many seconds share one welcome."
@@ -180,6 +183,14 @@ class WelcomePolicy(Model):
         "found within this many hours of their join; 0: never.",
     )
 
+    def placeholder_values(self) -> dict[str, str]:
+        """What this section lends the group's texts (``bot.vocab.texts.render``)."""
+        return {
+            "rules": rules_text(self.rules),
+            "name_card_format": self.name_card_format,
+            "self_intro_prompt": self.self_intro_prompt,
+        }
+
 
 CommandName = Annotated[str, Field(min_length=1, max_length=8, pattern=r"^\S+$")]
 
@@ -189,6 +200,8 @@ class CommandPolicy(Model):
 
     The top-level ``commands:`` section sets the defaults of every profile
     (and the prefix, which is the same everywhere)."""
+
+    section: ClassVar[str] = "commands"
 
     disabled: tuple[CommandName, ...] = Field(
         default=(),
@@ -231,16 +244,37 @@ class CommandPolicy(Model):
     )
 
 
-#: Every section a profile has, by key.  A feature adds its model here.
-SECTIONS: Mapping[str, type[BaseModel]] = {
+#: Every section a profile has, by key.  A feature adds its model with
+#: :func:`register_section` when its module is imported (``handlers.features``).
+SECTIONS: dict[str, type[BaseModel]] = {
     "welcome": WelcomePolicy,
     "commands": CommandPolicy,
 }
 
 
-def _describe_templates() -> None:
+def register_section(model: type[Model]) -> type[Model]:
+    """Add a feature's section model (its ``section`` key); usable as a decorator.
+
+    Every field needs a default (a group's override is validated by the same
+    model).  Registering the same model twice is harmless; another model
+    under a taken key is a programming error."""
+    key = getattr(model, "section", "")
+    if not key:
+        raise TypeError(f"{model.__name__} has no `section` key")
+    known = SECTIONS.get(key)
+    if known is not None and known is not model:
+        raise ValueError(f"section {key!r} is taken by {known.__name__}")
+    missing = [n for n, f in model.model_fields.items() if f.is_required()]
+    if missing:
+        raise TypeError(f"section {key!r}: fields without a default: {missing}")
+    SECTIONS[key] = model
+    _describe_templates([model])
+    return model
+
+
+def _describe_templates(models: Iterable[type[BaseModel]]) -> None:
     """Append each template field's placeholders to its description (schema, docs)."""
-    for model in SECTIONS.values():
+    for model in models:
         for name, f in model.model_fields.items():
             names = placeholders_text(model, name)
             if names and "Placeholders:" not in (f.description or ""):
@@ -248,4 +282,4 @@ def _describe_templates() -> None:
         model.model_rebuild(force=True)
 
 
-_describe_templates()
+_describe_templates(SECTIONS.values())

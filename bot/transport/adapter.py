@@ -36,7 +36,11 @@ from functools import partial
 from typing import Any
 
 from bot import compat
-from bot.actions import (
+from bot.member_lists import MaybeNotInRoom, MemberList
+from bot.transport.base import ActionFailed, Sink
+from bot.transport.supervisor import Supervisor
+from bot.transport.timeutil import puppet_time
+from bot.vocab.actions import (
     AcceptFriendship,
     AcceptRoomInvitation,
     Action,
@@ -46,8 +50,8 @@ from bot.actions import (
     SetAnnouncement,
     SetTopic,
 )
-from bot.clock import Clock
-from bot.events import (
+from bot.vocab.clock import Clock
+from bot.vocab.events import (
     Attachment,
     BotJoinedRoomEvent,
     ConnectionEvent,
@@ -61,10 +65,6 @@ from bot.events import (
     MessageKind,
     RoomInviteEvent,
 )
-from bot.member_lists import MaybeNotInRoom, MemberList
-from bot.transport.base import ActionFailed, Sink
-from bot.transport.supervisor import Supervisor
-from bot.transport.timeutil import puppet_time
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from bot.actions import Action
-from bot.events import Event
+from bot.vocab.actions import Action
+from bot.vocab.events import Event
 
 # May return an awaitable: the transport then waits for it (back-pressure).
 Sink = Callable[[Event], Awaitable[None] | None]

@@ -25,7 +25,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from bot.clock import Clock
+from bot.vocab.clock import Clock
 
 log = logging.getLogger(__name__)
 

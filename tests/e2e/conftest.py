@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from bot.app import App, AppOptions
-from bot.clock import SystemClock
 from bot.config import validate_config_text
 from bot.transport.adapter import WechatyTransport
 from bot.transport.service import ServicePuppet
+from bot.vocab.clock import SystemClock
 from tests.e2e.peer import NodePeer
 
 pytestmark = pytest.mark.e2e

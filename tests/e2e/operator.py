@@ -15,10 +15,10 @@ from typing import Any
 from aiohttp import web
 
 from bot.app import App, AppOptions
-from bot.clock import SystemClock
 from bot.config import load_config, validate_config_text
 from bot.transport.adapter import WechatyTransport
 from bot.transport.service import ServicePuppet
+from bot.vocab.clock import SystemClock
 from tests.e2e.conftest import ROOM, eventually
 from tests.e2e.peer import NodePeer
 

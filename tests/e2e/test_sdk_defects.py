@@ -16,7 +16,7 @@ import pytest
 from grpclib.exceptions import GRPCError
 from wechaty_puppet_service import PuppetService
 
-from bot.actions import SetAnnouncement, SetTopic
+from bot.vocab.actions import SetAnnouncement, SetTopic
 from tests.e2e.conftest import ROOM, LiveBot
 from tests.e2e.peer import NodePeer
 

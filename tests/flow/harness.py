@@ -18,10 +18,10 @@ from typing import Any
 
 from bot.app import App, AppOptions
 from bot.cli import sandbox_puppet
-from bot.clock import ManualClock
 from bot.config import validate_config_text
 from bot.sandbox_file import validate_sandbox_text
 from bot.transport.adapter import WechatyTransport
+from bot.vocab.clock import ManualClock
 
 BOT = "wxid_bot"
 ACCOUNT = "default"  # bot.account: the config names none

@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.clock import ManualClock
+from bot.vocab.clock import ManualClock
 from sop.calendar import Calendar, every
 from storage.calendar_runs import CalendarRuns
 from storage.db import create_engine, session_factory

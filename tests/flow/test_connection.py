@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from bot.alerts import AlertKind, LogAlerter
-from bot.events import ConnectionEvent, LogoutEvent
+from bot.vocab.events import ConnectionEvent, LogoutEvent
 from tests.flow.harness import BOT, OWNER, Harness
 
 

@@ -15,9 +15,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.actions import Priority, Say
 from bot.governor import DEFAULT_MAX_OVERTAKES
 from bot.transport.sandbox_puppet import EventMessagePayload
+from bot.vocab.actions import Priority, Say
 from handlers.commands import MemberLimits
 from tests.flow.harness import ADMIN, OWNER, ROOM, ROOM2, Harness
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.actions import ActionKind
+from bot.vocab.actions import ActionKind
 from tests.flow.harness import BOT, OWNER, ROOM, Harness
 
 
@@ -84,7 +84,7 @@ async def test_a_message_pause_alerts_the_owners_without_messaging_them(bot: Har
 
 
 async def test_failed_removals_open_the_breaker_until_it_closes(bot: Harness) -> None:
-    from bot.actions import RemoveMember
+    from bot.vocab.actions import RemoveMember
 
     bot.puppet.fail_next("room_delete", 1, "操作过于频繁")
     await bot.app.executor.submit([RemoveMember(room=ROOM, member_id="wxid_a", reason="test")])

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.alerts import AlertKind
-from bot.events import Event, JoinEvent, LeaveEvent
 from bot.transport.sandbox_puppet import SandboxMember
+from bot.vocab.events import Event, JoinEvent, LeaveEvent
 from tests.flow.harness import ADMIN, BOT, OWNER, ROOM, ROOM2, Harness
 
 CACHE = 6 * 3600  # member_lists.cache_hours

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from bot.actions import Say, to_payload
+from bot.vocab.actions import Say, to_payload
 from storage.types import NewOutboxItem
 from tests.flow.harness import ROOM, Harness
 

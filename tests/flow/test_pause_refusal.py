@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.actions import ActionKind, Priority, Say
-from bot.clock import ManualClock
+from bot.vocab.actions import ActionKind, Priority, Say
+from bot.vocab.clock import ManualClock
 from tests.flow.harness import ACCOUNT, ROOM, Harness
 
 

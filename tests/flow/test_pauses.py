@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from bot.actions import ActionKind, RemoveMember, Say
 from bot.cli import pause_clear
+from bot.vocab.actions import ActionKind, RemoveMember, Say
 from storage.db import session_factory
 from storage.outbox_retry import OutboxRetries
 from tests.flow.harness import ACCOUNT, OWNER, ROOM, Harness

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.events import JoinEvent
 from bot.transport.sandbox_puppet import SandboxMember
+from bot.vocab.events import JoinEvent
 from tests.flow.harness import ADMIN, ROOM, Harness
 
 NEW = "wxid_new"

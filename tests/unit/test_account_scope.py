@@ -15,9 +15,9 @@ from typing import cast
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.clock import ManualClock
 from bot.executor import Executor
 from bot.transport.base import Transport
+from bot.vocab.clock import ManualClock
 from storage.db import create_engine, session_factory, upgrade
 from storage.outbox_retry import OutboxRetries
 from storage.repo import Repository

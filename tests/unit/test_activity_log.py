@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 import storage.repo
-from bot.clock import ManualClock
-from bot.events import JoinEvent, MessageEvent, MessageKind
+from bot.vocab.clock import ManualClock
+from bot.vocab.events import JoinEvent, MessageEvent, MessageKind
 from handlers.activity import ActivityRecorder
 from handlers.base import Context
 from storage.repo import ActivityNotStored, ActivityRow

@@ -32,8 +32,8 @@ from bot.alerts import (
     plain,
     render,
 )
-from bot.clock import ManualClock
 from bot.config import ConfigError, validate_config_text
+from bot.vocab.clock import ManualClock
 
 LOGOUT = Alert(
     kind=AlertKind.LOGGED_OUT,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
-from bot.clock import ManualClock
-from bot.events import Event, LeaveEvent
 from bot.transport.adapter import WechatyTransport
+from bot.vocab.clock import ManualClock
+from bot.vocab.events import Event, LeaveEvent
 
 
 class StreamPuppet:

@@ -138,3 +138,65 @@ def test_the_static_check_ignores_look_alikes(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert sdk_imports(path, tmp_path) == []
+
+
+# --------------------------------------------------------------- the leaf
+
+LEAF = "bot.vocab"
+PROJECT = ("bot", "handlers", "sop", "storage")
+
+LEAF_SCRIPT = r"""
+import importlib, json, pkgutil, sys
+package = importlib.import_module(sys.argv[1])
+names = [info.name for info in pkgutil.walk_packages(package.__path__, sys.argv[1] + ".")]
+for name in names:
+    importlib.import_module(name)
+print(json.dumps({"imported": names, "loaded": sorted(sys.modules)}))
+"""
+
+
+def project_imports(path: Path) -> list[str]:
+    """Modules of the project (outside the leaf) that ``path`` imports anywhere."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        found += [n for n in names if n.split(".")[0] in PROJECT and not n.startswith(LEAF)]
+    return found
+
+
+def test_the_shared_vocabulary_imports_no_other_package_of_the_project() -> None:
+    files = sorted((REPO / "bot" / "vocab").glob("*.py"))
+    assert len(files) >= 6, files  # events, actions, clock, keys, policy, texts
+    hits = {str(p.relative_to(REPO)): project_imports(p) for p in files}
+    assert {k: v for k, v in hits.items() if v} == {}
+    proc = subprocess.run(
+        [sys.executable, "-c", LEAF_SCRIPT, LEAF],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert {f"{LEAF}.events", f"{LEAF}.policy", f"{LEAF}.texts"} <= set(result["imported"])
+    outside = [
+        m
+        for m in result["loaded"]
+        if m.split(".")[0] in PROJECT and m not in ("bot", LEAF) and not m.startswith(LEAF + ".")
+    ]
+    assert outside == []
+
+
+def test_the_leaf_check_sees_an_import_of_another_package(tmp_path: Path) -> None:
+    path = tmp_path / "mod.py"
+    path.write_text(
+        "from bot.vocab.clock import Clock\nimport storage.repo\nfrom bot.config import X\n",
+        encoding="utf-8",
+    )
+    assert project_imports(path) == ["storage.repo", "bot.config"]

@@ -23,15 +23,13 @@ from bot.config import (
     config_json_schema,
     effective_database_url,
     effective_endpoint,
-    is_admin,
-    is_owner,
     load_config,
     resolve_all,
     resolve_policy,
     template_placeholders,
     validate_config_text,
 )
-from handlers.texts import render
+from bot.vocab.texts import render
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "bot.yaml"
@@ -584,9 +582,9 @@ def test_admins_include_owners() -> None:
     assert one is not None and two is not None
     assert one.admins == {"wxid_owner", "wxid_admin", "wxid_local"}
     assert two.admins == {"wxid_owner", "wxid_admin"}
-    assert is_admin(one, "wxid_owner") and is_admin(one, "wxid_local")
-    assert not is_admin(two, "wxid_local") and not is_admin(one, "wxid_other")
-    assert is_owner(one, "wxid_owner") and not is_owner(one, "wxid_admin")
+    assert one.is_admin("wxid_owner") and one.is_admin("wxid_local")
+    assert not two.is_admin("wxid_local") and not one.is_admin("wxid_other")
+    assert one.is_owner("wxid_owner") and not one.is_owner("wxid_admin")
 
 
 def test_unmanaged_and_unknown_rooms() -> None:
@@ -876,7 +874,7 @@ def test_an_operator_profile_extends_a_chain_and_a_group_overrides_it() -> None:
     assert policy.commands.max_per_member == 2  # vip's commands section
     assert policy.commands.help == cfg.commands.help  # the top-level commands: defaults
     assert policy.tags == ("brandA", "上海")
-    assert policy.section("welcome") is policy.welcome
+    assert policy.get(WelcomePolicy) is policy.welcome is policy.sections["welcome"]
 
 
 def test_a_new_profile_without_extends_starts_from_the_defaults() -> None:

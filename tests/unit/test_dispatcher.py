@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from bot.actions import Say
 from bot.alerts import AlertKind, LogAlerter
-from bot.clock import ManualClock
 from bot.dispatcher import Dispatcher, HandlerFailureAlarm
-from bot.events import Event, MessageEvent, MessageKind
+from bot.vocab.actions import Say
+from bot.vocab.clock import ManualClock
+from bot.vocab.events import Event, MessageEvent, MessageKind
 from handlers.base import BaseHandler, Context, Result
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

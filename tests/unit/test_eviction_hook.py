@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.clock import ManualClock
 from bot.dispatcher import Dispatcher
-from bot.events import Event, MessageEvent, MessageKind
+from bot.vocab.clock import ManualClock
+from bot.vocab.events import Event, MessageEvent, MessageKind
 from handlers.base import BaseHandler, Context, Result
 from handlers.membership import MembershipSync
 

@@ -10,7 +10,6 @@ import time
 import pytest
 from pydantic import ValidationError
 
-from bot.actions import ActionKind, Priority
 from bot.governor import (
     DAY,
     MESSAGE_KINDS,
@@ -21,6 +20,7 @@ from bot.governor import (
     Refusal,
     RefusalCode,
 )
+from bot.vocab.actions import ActionKind, Priority
 
 K = ActionKind
 P = Priority

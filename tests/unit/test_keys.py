@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.config import CommandsConfig
-from bot.keys import KEY_MAX_LENGTH, action_key, digest, time_bucket, valid_until
+from bot.vocab.keys import KEY_MAX_LENGTH, action_key, digest, time_bucket, valid_until
 from handlers.commands import MemberLimits
 
 T0 = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from bot.clock import ManualClock
 from bot.member_lists import BotNotInRoom, MaybeNotInRoom, MemberList, MemberListReader
+from bot.vocab.clock import ManualClock
 
 
 class Puppet:

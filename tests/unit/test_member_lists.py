@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from bot.clock import ManualClock
 from bot.member_lists import BotNotInRoom, MemberList, MemberListReader, ReadBudget
+from bot.vocab.clock import ManualClock
 
 
 class FakePuppet:

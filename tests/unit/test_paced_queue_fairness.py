@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bot.actions import ActionKind, Priority
 from bot.governor import (
     DEFAULT_MAX_OVERTAKES,
     Governor,
@@ -22,6 +21,7 @@ from bot.governor import (
     QueueEntry,
     Refusal,
 )
+from bot.vocab.actions import ActionKind, Priority
 
 K = ActionKind
 P = Priority

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.actions import ActionKind, Say, to_payload
 from bot.governor import Governor, GovernorSettings, Refusal, RefusalCode, short_error
+from bot.vocab.actions import ActionKind, Say, to_payload
 from handlers.pauses import parse_kind
 from storage.outbox_retry import OutboxRetries
 from storage.pauses import PauseStore

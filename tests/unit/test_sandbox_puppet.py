@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from bot import compat
-from bot.clock import ManualClock
 from bot.transport.sandbox_puppet import (
     PuppetCall,
     SandboxPuppet,
     SandboxPuppetError,
     file_box_bytes,
 )
+from bot.vocab.clock import ManualClock
 
 wechaty = compat.load()
 from wechaty_puppet import (  # noqa: E402

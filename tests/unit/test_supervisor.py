@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.clock import ManualClock
 from bot.transport.supervisor import BACKOFF, Supervisor, backoff_delay
+from bot.vocab.clock import ManualClock
 
 
 def test_backoff_steps_and_cap() -> None:
