@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import os
-from collections.abc import Awaitable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.alerts import Alert, AlertKind, ManagedAlerter, build_alerter
+from bot.alerts import ManagedAlerter, build_alerter
 from bot.config import BotConfig, effective_database_url
 from bot.dispatcher import Dispatcher, HandlerFailureAlarm
+from bot.doer import Doer
 from bot.executor import Executor
-from bot.member_lists import BotNotInRoom, MemberList, MemberListReader
 from bot.policies import PolicyBook
+from bot.presence import Presence
 from bot.transport.base import Transport
 from bot.vocab.actions import Action
 from bot.vocab.clock import Clock, SystemClock
@@ -35,23 +36,20 @@ from bot.vocab.events import (
     LeaveEvent,
     LoginEvent,
     LogoutEvent,
-    RoomSnapshotEvent,
     room_of,
 )
+from bot.welcome_batches import WelcomeScheduler
 from handlers.activity import ActivityRecorder
 from handlers.base import Context, Handler
-from handlers.commands import Commands
-from handlers.connection import ConnectionWatch
-from handlers.joining import JoiningGroups
-from handlers.membership import MembershipSync
-from handlers.pauses import PauseCommands
-from handlers.welcome import WelcomeRitual, WelcomeScheduler
+from handlers.command_router import CommandRouter
+from handlers.feature import Feature, JobSpec, Stage, as_result
+from handlers.features import FEATURES
+from handlers.services import Services
 from sop.calendar import Calendar, every
 from sop.reminders import remind_silent_newcomers
 from storage.calendar_runs import CalendarRuns
 from storage.db import create_engine, safe_url, session_factory, upgrade
 from storage.lease import AccountLease, Leases
-from storage.membership import MembershipStore
 from storage.outbox_retry import OutboxRetries
 from storage.pauses import PauseStore
 from storage.repo import Repository
@@ -67,6 +65,7 @@ class AppOptions:
     clock: Clock = field(default_factory=SystemClock)
     start_calendar: bool = True
     alerter: ManagedAlerter | None = None  # None: built from the alerts: section
+    features: Sequence[Feature] | None = None  # None: handlers.features.FEATURES
 
 
 class App:
@@ -88,15 +87,10 @@ class App:
         self.alerter: ManagedAlerter = self.options.alerter or build_alerter(
             config.alerts, self.clock, self.options.env
         )
-        self.memberships = MembershipStore(session_factory(self.engine))
-        # Every member-list read goes through this one reader: paced and cached.
-        self.members = MemberListReader(
-            self._read_member_list,
-            self.clock,
-            reads_per_minute=config.member_lists.reads_per_minute,
-            cache_hours=config.member_lists.cache_hours,
-            list_rooms=self._list_rooms,
+        self.presence = Presence(
+            config, transport, self.repo, self.policies, self.clock, self.alerter, self._feed
         )
+        self.members = self.presence.members  # every member-list read: paced and cached
         if hasattr(transport, "on_extra_read"):  # the room payload read at a bot-join
             transport.on_extra_read = self.members.charge
         self.pauses = PauseStore(session_factory(self.engine))
@@ -130,19 +124,33 @@ class App:
             self.submit,
             account=config.bot.account,
         )
-        self.welcome = WelcomeRitual(self.welcome_store, wake=self.welcomes.wake)
-        # Groups run in order; activity first and never stops the chain.
-        self.handler_groups: list[list[Handler]] = [
-            [self.activity, MembershipSync(self.memberships, self._feed)],
-            [ConnectionWatch(alerter=self.alerter), JoiningGroups()],
-            [self.welcome],
-            [PauseCommands(self.pauses)],
-            [Commands()],
-        ]
+        # Handlers decide; the doer applies their effects, then queues their actions.
+        self.doer = Doer(
+            self.repo,
+            self.policies,
+            self.clock,
+            self.submit,
+            welcomes=self.welcome_store,
+            wake_welcomes=self.welcomes.wake,
+            close_pause=self.executor.apply_close_pause,
+        )
+        self.features = tuple(FEATURES if self.options.features is None else self.options.features)
+        self.services = Services(
+            config=config,
+            repo=self.repo,
+            clock=self.clock,
+            sessions=session_factory(self.engine),
+            policies=self.policies,
+            alerter=self.alerter,
+            feed=self._feed,
+            submit=self.submit,
+        )
+        self.handler_groups = self._build_features()
         self.dispatcher = Dispatcher(
             self.handler_groups,
             self.context_for,
-            self.submit,
+            self.doer.do,
+            outer=[self.activity],  # activity logging sees every event first
             clock=self.clock,
             max_queued=config.bot.event_queue_max,
             max_queued_per_room=config.bot.event_queue_max_per_room,
@@ -168,11 +176,10 @@ class App:
         self.calendar.add(
             "reconcile-members",
             every(config.bot.reconcile_minutes, ZoneInfo(config.bot.timezone)),
-            self.reconcile,
+            self.presence.reconcile,
         )
-        self._reconcile_cursor = 0
+        self._add_jobs()
         self._tasks: set[asyncio.Future[Any]] = set()
-        self._left: set[str] = set()  # groups the bot is known to be out of
         self._contexts: dict[str | None, Context] = {}  # per room: see context_for
         # One process per account: taken before the outbox is resumed.
         self.lease = AccountLease(
@@ -187,6 +194,8 @@ class App:
         self.lease_lost = asyncio.Event()
         self._login_checks: set[asyncio.Future[bool]] = set()
         self.bot_id = ""
+        #: told of every action's outcome, in order (tests' expectation helper).
+        self.outcome_listeners: list[Callable[[Action, str], None]] = []
         self._started = False
         self._accepting = True
 
@@ -209,9 +218,7 @@ class App:
             cfg = self.config.groups[room_id]
             known = await self.repo.get_group(room_id)
             if known is not None and known.left_at is not None:
-                # The bot was removed: it stays out until invited back.
-                self.members.mark_gone(room_id)
-                self._left.add(room_id)
+                self.presence.mark_left(room_id)  # removed: out until invited back
                 continue
             await self.repo.upsert_group(room_id, cfg.name, cfg.profile, now)
         await self.executor.start()
@@ -276,6 +283,7 @@ class App:
             return None
         if isinstance(event, LoginEvent):
             self.bot_id = event.account_id
+            self.welcomes.wake()  # it learns the account, and finishes a crash's work
             log.info("logged in as %s (%s)", event.account_id, event.name)
             task = asyncio.ensure_future(self.lease.record_login(event.account_id))
             self._login_checks.add(task)
@@ -284,15 +292,15 @@ class App:
         elif isinstance(event, LogoutEvent):
             log.warning("logged out: %s", event.reason)
         elif isinstance(event, LeaveEvent) and self._bot_in(event.member_ids):
-            self._spawn(self.bot_removed(event.room_id, event.at, "a room-leave event"))
+            self._spawn(self.presence.bot_removed(event.room_id, event.at, "a room-leave event"))
             others = tuple(m for m in event.member_ids if not self._bot_in((m,)))
             if not others:
                 return None
             event = dataclasses.replace(event, member_ids=others)
         elif isinstance(event, BotJoinedRoomEvent):
-            self._bot_joined(event)
+            self.presence.bot_joined(event)
         if isinstance(event, LoginEvent):
-            self._spawn(self.refresh_member_lists())  # runs after the login is queued
+            self._spawn(self.presence.refresh_member_lists())  # runs after the login is queued
         if self.dispatcher.full(event):
             return self.dispatcher.put(event)
         self.dispatcher.feed(event)
@@ -334,6 +342,7 @@ class App:
             bot_id=bot_id,
             policies=self.policies,
             policy=policy,
+            sessions=self.services.sessions,
         )
         return ctx
 
@@ -359,174 +368,62 @@ class App:
         self._spawn(self.members.close())
         self.lease_lost.set()
 
-    async def reconcile(self) -> int:
-        """Compare a few groups' member lists with storage; returns the lists read.
-
-        Round-robin over the managed groups whose cached list is stale (read
-        longer ago than ``member_lists.cache_hours``), at most
-        ``bot.reconcile_rooms_per_run`` per run, every read on the reader's
-        budget.  A managed group missing from the bot's room list is read even
-        if fresh, to confirm whether the bot was removed.
-        """
-        rooms = [r for r in self.policies.managed_rooms() if not self.members.is_gone(r)]
-        if not rooms or not self._logged_in():
-            return 0
-        self.members.new_round()
-        missing = await self._missing_rooms(rooms)
-        for room_id in missing:
-            self.members.invalidate(room_id)
-        start = self._reconcile_cursor % len(rooms)
-        ordered = rooms[start:] + rooms[:start]
-        batch = self.members.stale(ordered)[: self.config.bot.reconcile_rooms_per_run]
-        if batch:
-            self._reconcile_cursor = start + ordered.index(batch[-1]) + 1
-        read = 0
-        for room_id in batch:
-            try:
-                members = await self.members.get(room_id)
-            except BotNotInRoom as exc:
-                await self.bot_removed(room_id, self.clock.now(), exc.detail)
-                continue
-            except Exception:
-                log.warning("could not read the member list of %s", room_id, exc_info=True)
-                continue
-            self._feed(members.snapshot())
-            read += 1
-        return read
-
-    async def refresh_member_lists(self) -> int:
-        """After a login: queue the stale member lists of the managed groups for a
-        background read (on the budget); returns how many were queued.  Events
-        keep flowing meanwhile.  A group the bot was removed from while away
-        shows up missing from the room list and is confirmed by its read."""
-        rooms = [r for r in self.policies.managed_rooms() if not self.members.is_gone(r)]
-        if not rooms:
-            return 0
-        self.members.new_round()
-        for room_id in await self._missing_rooms(rooms):
-            self.members.invalidate(room_id)
-        return self.members.refresh_in_background(rooms, self._list_read, self._list_gone)
-
-    def _list_read(self, members: MemberList) -> None:
-        self._feed(members.snapshot())
-
-    async def _list_gone(self, room_id: str, detail: str) -> None:
-        await self.bot_removed(room_id, self.clock.now(), detail)
-
-    async def _missing_rooms(self, rooms: Sequence[str]) -> list[str]:
-        """Rooms with a fresh cached list that the room list no longer has (their
-        list is re-read to confirm).  The room list comes through the reader:
-        paced and cached; not read at all when no list is cached (all are due)."""
-        if all(self.members.is_stale(r) for r in rooms):
-            return []
-        listed = await self.members.room_list()
-        if not listed:  # unknown, or empty right after login: proves nothing
-            return []
-        return [r for r in rooms if r not in listed and not self.members.is_stale(r)]
-
-    async def _list_rooms(self) -> set[str]:
-        room_ids = getattr(self.transport, "room_ids", None)
-        if room_ids is None:
-            return set()
-        listed: set[str] = await room_ids()
-        return listed
-
-    async def _read_member_list(self, room_id: str) -> MemberList:
-        read = getattr(self.transport, "read_member_list", None)
-        if read is not None:
-            result: MemberList = await read(room_id)
-            return result
-        for event in await self.transport.snapshots([room_id]):  # a transport without it
-            if isinstance(event, RoomSnapshotEvent):
-                return MemberList(
-                    event.room_id,
-                    event.member_ids,
-                    event.at,
-                    event.topic,
-                    event.member_names,
-                    event.owner_id,
-                    event.admin_ids,
-                )
-        raise RuntimeError(f"no member list for {room_id}")
-
-    def _logged_in(self) -> bool:
-        return getattr(self.transport, "logged_in", asyncio.Event()).is_set()
-
     def _bot_in(self, member_ids: Sequence[str]) -> bool:
         me = self.bot_id or self.transport.self_id or ""
         return bool(me) and me in member_ids
 
-    # ------------------------------------------------- the bot's own presence
-
-    def _bot_joined(self, event: BotJoinedRoomEvent) -> None:
-        """Back in (or new to) a group: read its member list once, in the background
-        (the snapshot follows the join event in the room's order)."""
-        room_id = event.room_id
-        allowed = (
-            self.policies.configured_profile(room_id) is not None
-            or event.inviter_id in self.config.owners
-        )
-        if not allowed:
-            return
-        self._left.discard(room_id)
-        self.members.note_listed(room_id)
-        if self.members.resume(room_id):
-            log.info("the bot is back in %s: managing it again", room_id)
-        self.members.invalidate(room_id)
-        self.members.refresh_in_background([room_id], self._list_read, self._list_gone)
-
-    async def bot_removed(self, room_id: str, at: datetime, how: str = "") -> bool:
-        """The bot is no longer in ``room_id`` (removed, or it left): mark the group
-        left, read and send nothing more there, refuse what is queued for it, and
-        alert the owners.  False if it was already known to be out."""
-        self.members.mark_gone(room_id)  # the reader may have marked it already
-        if room_id in self._left:
-            return False
-        self._left.add(room_id)
-        log.warning("the bot is no longer in %s (%s)", room_id, how or "no detail")
-        try:
-            group = await self.repo.get_group(room_id)
-            await self.repo.mark_group_left(room_id, at)
-            refused = await self.repo.outbox_refuse_room(
-                room_id, at, "the bot is no longer in this group"
-            )
-        except Exception:
-            log.exception("could not record that the bot left %s", room_id)
-            group, refused = None, []
-        for item in refused:
-            try:
-                await self.repo.write_audit(
-                    at=at,
-                    action=item.action,
-                    kind=item.kind,
-                    room_id=room_id,
-                    key=item.key,
-                    status="refused",
-                    reason="the bot is no longer in this group",
-                    detail=item.payload,
-                )
-            except Exception:
-                log.exception("could not audit the refusal of %s", item.key)
-        policy = self.policies.get(room_id)
-        name = (policy.name if policy is not None else "") or (group.topic if group else "")
-        where = f"«{name}» ({room_id})" if name else room_id
-        self.alerter.alert(
-            Alert(
-                kind=AlertKind.REMOVED_FROM_GROUP,
-                what=f"机器人已不在群 {where} 里：被移出群，或自己退出了。",
-                where=where,
-                doing="机器人不再读取或发送这个群的任何内容"
-                + (f"；排队中的 {len(refused)} 个操作已取消。" if refused else "。"),
-                owner_can="如果是误操作，请群主把机器人重新拉进群：群主的邀请会被接受，"
-                "之后照常管理这个群。",
-                account_id=self.config.bot.account,
-            )
-        )
-        return True
-
     async def on_outcome(self, action: Action, status: str) -> None:
         """Bookkeeping from how an action ended (the executor's hook)."""
         await self.welcomes.on_outcome(action, status)
+        for listen in self.outcome_listeners:
+            listen(action, status)
+
+    # ------------------------------------------------------------ features
+
+    def _build_features(self) -> list[list[Handler]]:
+        """The dispatcher's handler groups, by stage; every feature's commands in
+        one router; every feature's effect appliers and shadow switch."""
+        stages: dict[Stage, list[Handler]] = {}
+        specs = []
+        for feature in self.features:
+            handlers: list[Handler] = [*feature.handlers]
+            if feature.setup is not None:
+                handlers += feature.setup(self.services)
+            for handler in handlers:
+                if not hasattr(handler, "feature"):
+                    handler.feature = feature.name  # type: ignore[attr-defined]
+            stages.setdefault(feature.stage, []).extend(handlers)
+            specs += feature.commands
+            for kind, apply in feature.effects.items():
+                self.doer.register(kind, functools.partial(apply, services=self.services))
+            if feature.shadow is not None:
+                self.doer.set_shadow(feature.name, feature.shadow)
+        stages.setdefault(Stage.COMMANDS, []).append(CommandRouter(specs))
+        return [stages[stage] for stage in sorted(stages)]
+
+    def _add_jobs(self) -> None:
+        tz = ZoneInfo(self.config.bot.timezone)
+        for feature in self.features:
+            for job in feature.jobs:
+                run = functools.partial(self._run_job, job)
+                self.calendar.add(job.id, job.trigger(tz), run, grace=job.grace)
+
+    async def _run_job(self, job: JobSpec) -> None:
+        ctx = self.context_for_job()
+        result = as_result(await job.fn(ctx, self.clock.now()))
+        if result is not None:
+            await self.doer.do(result, job.feature.name)
+
+    def context_for_job(self) -> Context:
+        return Context(
+            config=self.config,
+            repo=self.repo,
+            clock=self.clock,
+            submit=self.submit,
+            bot_id=self.bot_id or (self.transport.self_id or ""),
+            policies=self.policies,
+            sessions=self.services.sessions,
+        )
 
     async def remind_newcomers(self) -> int:
         return await remind_silent_newcomers(self.repo, self.policies, self.clock, self.submit)

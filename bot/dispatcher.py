@@ -1,8 +1,10 @@
 """Route events to handler groups: in order per room, rooms in parallel.
 
-Patterned on python-telegram-bot's ``Application.process_update``: handler
+Patterned on python-telegram-bot's ``Application.process_update``: the
+``outer`` steps (activity logging) see every event first; then handler
 groups run in order; inside a group the first handler that returns a result
-handles the event; a result with ``stop`` ends the chain.  Events of one room
+handles the event, and its result goes to ``apply`` (``bot.doer``: effects,
+then actions); a result with ``stop`` ends the chain.  Events of one room
 are handled strictly in arrival order by that room's lane; lanes of different
 rooms run concurrently.  A failing handler is logged with its traceback, the
 others still run, and ``on_handler_error`` hears of it (see
@@ -25,15 +27,15 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from bot.alerts import Alert, Alerter, AlertKind
-from bot.vocab.actions import Action
 from bot.vocab.clock import Clock, SystemClock
 from bot.vocab.events import Event, room_of
-from handlers.base import Context, Handler
+from handlers.base import Context, Handler, Result
 
 log = logging.getLogger(__name__)
 
 ContextFor = Callable[[Event], Context | None]  # None: not ours, drop it
-Submit = Callable[[Sequence[Action]], Awaitable[None]]
+#: Carries out a handler's result; the second argument is the deciding feature.
+Apply = Callable[[Result, str], Awaitable[None]]
 #: Called with (handler name, event, exception) whenever a handler raises.
 HandlerErrorHook = Callable[[str, Event, BaseException], None]
 
@@ -49,8 +51,9 @@ class Dispatcher:
         self,
         groups: Sequence[Sequence[Handler]],
         context_for: ContextFor,
-        submit: Submit,
+        apply: Apply,
         *,
+        outer: Sequence[Handler] = (),
         clock: Clock | None = None,
         max_queued: int = DEFAULT_MAX_QUEUED,
         max_queued_per_room: int = DEFAULT_MAX_QUEUED_PER_ROOM,
@@ -62,7 +65,8 @@ class Dispatcher:
             raise ValueError("queue bounds must be positive")
         self._groups = [list(g) for g in groups]
         self._context_for = context_for
-        self._submit = submit
+        self._apply = apply
+        self._outer = list(outer)
         self._clock: Clock = clock or SystemClock()
         self.max_queued = max_queued
         self.max_queued_per_room = max_queued_per_room
@@ -86,7 +90,7 @@ class Dispatcher:
 
     @property
     def handlers(self) -> list[Handler]:
-        return [h for g in self._groups for h in g]
+        return [*self._outer, *(h for g in self._groups for h in g)]
 
     @property
     def pending(self) -> int:
@@ -227,6 +231,11 @@ class Dispatcher:
         if ctx is None:
             return
         self.handled += 1
+        for step in self._outer:  # sees every event; its result is not an answer
+            try:
+                await step.handle(event, ctx)
+            except Exception as exc:
+                self._handler_failed(step.name, event, exc)
         for group in self._groups:
             stop = False
             for handler in group:
@@ -237,8 +246,11 @@ class Dispatcher:
                     continue
                 if result is None:
                     continue
-                if result.actions:
-                    await self._submit(result.actions)
+                if result.actions or result.effects:
+                    try:  # handled either way: the next handler does not get it
+                        await self._apply(result, getattr(handler, "feature", handler.name))
+                    except Exception as exc:
+                        self._handler_failed(handler.name, event, exc)
                 stop = result.stop
                 break  # the first handler that answers handles it for its group
             if stop:

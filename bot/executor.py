@@ -19,7 +19,7 @@ A risk-control error opens a pause for that kind of action: it is stored
 executed, so a restart does not end it; the owners get an alert (never through
 the paused account) and, unless messages are what is paused, a WeChat notice
 (:class:`~bot.pause_keeper.PauseKeeper` keeps them; the executor owns one).
-An owner closes a pause early with a :class:`~bot.governor.ClosePause`
+An owner closes a pause early with a :class:`~bot.vocab.effects.ClosePause`
 decision (a handler returns it; :meth:`Executor.submit` applies it) or with
 ``qunbot pause clear`` (the database; the loop notices before refusing).
 
@@ -45,7 +45,6 @@ from typing import Any
 
 from bot.alerts import Alerter, LogAlerter
 from bot.governor import (
-    ClosePause,
     Governor,
     GovernorSettings,
     PacedQueue,
@@ -59,6 +58,7 @@ from bot.pause_keeper import PauseKeeper
 from bot.transport.base import Transport
 from bot.vocab.actions import Action, ActionKind, action_name, from_payload, to_payload
 from bot.vocab.clock import Clock, first_of
+from bot.vocab.effects import ClosePause
 from storage.outbox_retry import OutboxRetries
 from storage.pauses import PauseStore
 from storage.repo import Repository
@@ -217,20 +217,12 @@ class Executor:
         self._task = asyncio.create_task(self._run(), name="executor")
 
     async def submit(self, actions: Sequence[Action]) -> None:
-        """Persist the actions, then queue them.  A key already known is ignored.
-
-        Decisions for the executor itself (:class:`ClosePause`) are applied
-        first, at once, and never queued."""
+        """Persist the actions, then queue them.  A key already known is ignored."""
         if not actions:
             return
         self._submitting += 1
         try:
-            for decision in actions:
-                if isinstance(decision, ClosePause):
-                    await self.apply_close_pause(decision)
-            rest = [a for a in actions if not isinstance(a, ClosePause)]
-            if rest:
-                await self._submit(rest)
+            await self._submit(actions)
         finally:
             self._submitting -= 1
 

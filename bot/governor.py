@@ -82,7 +82,7 @@ from bot.risk_markers import (
     DEFAULT_TRANSIENT_MARKERS,
     _marker_pattern,
 )
-from bot.vocab.actions import Action, ActionKind
+from bot.vocab.actions import ActionKind
 
 
 class GovernorSettings(BaseModel):
@@ -185,17 +185,6 @@ class GovernorSettings(BaseModel):
             ActionKind.FRIEND_REQUEST: self.friend_requests_per_day,
             ActionKind.ROOM_CREATE: self.room_creates_per_day,
         }.get(kind)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ClosePause(Action):
-    """A decision, not a WeChat action: close a risk-control pause early.
-
-    Returned by a handler (an owner asked); the executor applies it at once
-    (governor, pauses table, audit row) and never sends it anywhere."""
-
-    pause_kind: str  # an ActionKind value, or "all"
-    by: str  # the account id of the owner who asked
 
 
 Outcome = Literal["sent", "delayed", "refused", "failed", "expired"]

@@ -18,9 +18,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from bot.alerts import Alert, Alerter, AlertKind
-from bot.governor import ClosePause, Governor, GovernorSettings, short_error
+from bot.governor import Governor, GovernorSettings, short_error
 from bot.vocab.actions import Action, ActionKind, Priority, say_to_each
 from bot.vocab.clock import Clock
+from bot.vocab.effects import ClosePause
 from bot.vocab.texts import notice
 from storage.pauses import PauseStore
 from storage.repo import Repository

@@ -36,6 +36,12 @@ class PolicyBook:
         self._cache.pop(room_id, None)
         return self.get(room_id)
 
+    def preview(self, room_id: str, profile: str = "member", name: str = "") -> GroupPolicy | None:
+        """The policy ``room_id`` would have if adopted (nothing is changed)."""
+        if room_id in self._config.groups:
+            return self.get(room_id)
+        return resolve_policy(self._config, room_id, default_profile=profile, name=name)
+
     def configured_profile(self, room_id: str) -> str | None:
         """The profile bot.yaml gives the room, or None if it is not listed."""
         group = self._config.groups.get(room_id)

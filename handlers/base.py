@@ -1,23 +1,27 @@
 """The contract between the dispatcher and the handlers.
 
 A handler receives one of the project's events (``bot.vocab.events``) with a
-:class:`Context` and returns a :class:`Result` (actions as data, and whether
-the chain stops) or ``None`` when the event is not its business.  Handlers
-never talk to WeChat and never import Wechaty.
+:class:`Context` and returns a :class:`Result` (actions and effects as data,
+and whether the chain stops) or ``None`` when the event is not its business.
+Handlers decide; ``bot.doer`` does: they never talk to WeChat, never import
+Wechaty and never write the bot's records themselves (an
+:class:`~bot.vocab.effects.Effect` says what to write).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.vocab.actions import Action
 from bot.vocab.clock import Clock
+from bot.vocab.effects import Effect
 from bot.vocab.events import Event
+from bot.vocab.policy import GroupPolicy
 
 if TYPE_CHECKING:
-    from bot.config import BotConfig, GroupPolicy
+    from bot.config import BotConfig
     from bot.policies import PolicyBook
     from storage.repo import Repository
 
@@ -35,12 +39,14 @@ class Context:
     bot_id: str
     policies: PolicyBook
     policy: GroupPolicy | None = None
+    sessions: Any = None  # the async session factory: a feature builds its stores on it
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
     actions: Sequence[Action] = field(default=())
     stop: bool = False  # end the chain: later groups do not see the event
+    effects: Sequence[Effect] = field(default=())  # applied before the actions are queued
 
 
 HANDLED = Result()

@@ -12,9 +12,11 @@ from datetime import datetime
 
 from bot.alerts import Alert, Alerter, AlertKind, LogAlerter
 from bot.vocab.actions import Priority, say_to_each
+from bot.vocab.effects import LogConnection
 from bot.vocab.events import ConnectionEvent, Event, LoginEvent, LogoutEvent
 from bot.vocab.texts import notice
 from handlers.base import BaseHandler, Context, Result
+from handlers.feature import Feature, Stage
 
 # The facts of each alert; the kind's title, "what the bot does" and "what you
 # can do" come from bot/alerts.py (overridable under alerts.texts).
@@ -49,10 +51,14 @@ class ConnectionWatch(BaseHandler):
     async def handle(self, event: Event, ctx: Context) -> Result | None:
         words = _WHAT[ctx.config.alerts.language]
         if isinstance(event, LoginEvent):
-            await ctx.repo.log_connection("login", event.account_id, event.at, event.name)
-            return None  # joining/snapshot handlers still see it
+            login = LogConnection(
+                state="login", wechat_id=event.account_id, at=event.at, detail=event.name
+            )
+            return Result(effects=[login])  # no stop: later handlers see the login too
         if isinstance(event, LogoutEvent):
-            await ctx.repo.log_connection("logout", event.account_id, event.at, event.reason)
+            logged = LogConnection(
+                state="logout", wechat_id=event.account_id, at=event.at, detail=event.reason
+            )
             what = words["logged_out"]
             if event.reason:
                 what += words["reason"].format(reason=event.reason)
@@ -64,21 +70,26 @@ class ConnectionWatch(BaseHandler):
                     account_id=ctx.repo.account_id,
                 )
             )
-            return None
+            return Result(effects=[logged])
         if not isinstance(event, ConnectionEvent):
             return None
         state = {"connected": "reconnect", "disconnected": "disconnect"}.get(event.state)
-        if state is not None:
-            await ctx.repo.log_connection(state, ctx.bot_id, event.at, event.detail)
+        effects = (
+            []
+            if state is None
+            else [
+                LogConnection(state=state, wechat_id=ctx.bot_id, at=event.at, detail=event.detail)
+            ]
+        )
         threshold = ctx.config.bot.away_alert_minutes
         if event.state == "connected":
             if self._lost_at is None:
-                return Result(stop=True)
+                return Result(stop=True, effects=effects)
             away = (event.at - self._lost_at).total_seconds() / 60
             self._lost_at = None
             self._away_alerted = False
             if not threshold or away < threshold:
-                return Result(stop=True)
+                return Result(stop=True, effects=effects)
             self.alerter.alert(
                 Alert(
                     kind=AlertKind.AWAY,
@@ -101,11 +112,12 @@ class ConnectionWatch(BaseHandler):
                     reason=f"the bot was away {away:.0f} min",
                 ),
                 stop=True,
+                effects=effects,
             )
         if self._lost_at is None:
             if event.state == "disconnected":
                 self._lost_at = event.at
-            return Result(stop=True)
+            return Result(stop=True, effects=effects)
         # Still away (another failed attempt, a reconnect try, a stall): the
         # owners hear about it now, by webhook, not only once it is over.
         away = (event.at - self._lost_at).total_seconds() / 60
@@ -119,4 +131,11 @@ class ConnectionWatch(BaseHandler):
                     account_id=ctx.repo.account_id,
                 )
             )
-        return Result(stop=True)
+        return Result(stop=True, effects=effects)
+
+
+feature = Feature(
+    "connection",
+    stage=Stage.SYSTEM,
+    setup=lambda services: [ConnectionWatch(alerter=services.alerter)],
+)

@@ -2,7 +2,8 @@
 
 Only owners listed in ``bot.yaml`` may bring the bot into a group; anyone
 else's invitation is not accepted (WeChat has no "decline": it simply lapses)
-and the refusal is written to the audit log.
+and the refusal is audited.  Decide, then do: the refusal's audit row and
+the adoption of a new group are effects, applied by ``bot.doer``.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import logging
 
 from bot.vocab.actions import AcceptRoomInvitation, Priority, Say
+from bot.vocab.effects import AdoptGroup, Audit
 from bot.vocab.events import BotJoinedRoomEvent, Event, RoomInviteEvent
 from bot.vocab.texts import render
 from handlers.base import BaseHandler, Context, Result
+from handlers.feature import Feature, Stage
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +48,17 @@ class JoiningGroups(BaseHandler):
             event.room_topic,
             event.inviter_id,
         )
-        await ctx.repo.write_audit(
+        refused = Audit(
             at=ctx.clock.now(),
             action="accept_room_invitation",
             kind="accept",
-            room_id=None,
             target_id=event.inviter_id,
             key=f"invite:{event.invitation_id}",
             status="refused",
             reason="the inviter is not an owner listed in bot.yaml",
             detail={"topic": event.room_topic, "invitation_id": event.invitation_id},
         )
-        return Result(stop=True)
+        return Result(stop=True, effects=[refused])
 
     async def _joined(self, event: BotJoinedRoomEvent, ctx: Context) -> Result:
         configured = ctx.policies.configured_profile(event.room_id)
@@ -67,16 +69,19 @@ class JoiningGroups(BaseHandler):
             )
             return Result(stop=True)
         profile = configured or "member"
-        policy = ctx.policies.adopt(event.room_id, profile, event.topic)
         # The members already there arrive as a snapshot right after this event
         # (handlers.membership): recorded as present, not welcomed as newcomers.
-        await ctx.repo.upsert_group(event.room_id, event.topic, profile, event.at)
+        adopt = AdoptGroup(room=event.room_id, topic=event.topic, profile=profile, at=event.at)
+        policy = ctx.policies.preview(event.room_id, profile, event.topic)
         if policy is None:
-            return Result(stop=True)
+            return Result(stop=True, effects=[adopt])
         intro = Say(
             room=event.room_id,
             text=render(ctx.config.bot.intro, policy),
             priority=Priority.WELCOME,
             reason="introduce the bot after joining",
         )
-        return Result([intro], stop=True)
+        return Result([intro], stop=True, effects=[adopt])
+
+
+feature = Feature("joining", stage=Stage.SYSTEM, setup=lambda services: [JoiningGroups()])

@@ -25,6 +25,7 @@ from bot.vocab.actions import Action, Priority, say_to_each
 from bot.vocab.events import Event, JoinEvent, LeaveEvent, RoomSnapshotEvent
 from bot.vocab.texts import notice
 from handlers.base import BaseHandler, Context, Result
+from handlers.feature import Feature, Stage
 from storage.membership import MembershipStore, member_roles
 from storage.types import GroupState
 
@@ -180,3 +181,12 @@ async def _gone_before(repo: Repository, event: RoomSnapshotEvent, gone: set[str
             continue
         left.append(member)
     return left
+
+
+# Records what WeChat says about who is in a group (facts, like the activity
+# log), so it writes its rows itself; what it decides (a role notice) is a result.
+feature = Feature(
+    "membership",
+    stage=Stage.RECORD,
+    setup=lambda services: [MembershipSync(MembershipStore(services.sessions), services.feed)],
+)

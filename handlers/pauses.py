@@ -1,29 +1,25 @@
 """``#解除暂停 KIND``: an owner closes a risk-control pause early.
 
 Owners are the account ids in the config's ``owners`` (never a display name:
-anyone can rename themselves to look like the owner); anyone else gets a
-polite refusal.  Works in a managed group and in a direct message to the bot.
-Decide, then do: this handler returns a :class:`~bot.governor.ClosePause`
-decision with the reply; the executor closes the pause, records it and
-audits it.  It never touches the governor itself.
+anyone can rename themselves to look like the owner); anyone else gets the
+command router's polite refusal.  Works in a managed group and in a direct
+message to the bot.  Decide, then do: the command returns a
+:class:`~bot.vocab.effects.ClosePause` effect with the reply; ``bot.doer``
+has the executor close the pause, record it and audit it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from bot.governor import ClosePause
-from bot.vocab.actions import Action, ActionKind, Priority, Say
-from bot.vocab.events import Event, MessageEvent, MessageKind
-from bot.vocab.keys import action_key, valid_until
-from handlers.base import STOP, BaseHandler, Context, Result
-from handlers.commands import MemberLimits
+from bot.vocab.actions import ActionKind
+from bot.vocab.effects import ClosePause
+from handlers.base import Context
+from handlers.command_router import Reply
+from handlers.feature import Feature, Stage
+from handlers.parsing import Command
+from storage.pauses import PauseStore
 
-if TYPE_CHECKING:
-    from storage.pauses import PauseStore
-
-WORDS = ("解除暂停", "unpause")
 ALL = ("all", "全部")
 
 # What an owner may write for each kind, besides its own name.
@@ -45,7 +41,6 @@ class PauseTexts:
     cleared: str = "已解除「{kind}」类操作的风控暂停，恢复正常处理。请留意是否再次出现风控提示。"
     not_paused: str = "「{kind}」类操作目前没有暂停，无需解除。"
     usage: str = "用法：{prefix}解除暂停 类型（可选：{kinds}，或 all 表示全部）。"
-    refused: str = "抱歉，只有群主可以解除风控暂停哦～"
 
 
 def parse_kind(word: str) -> ActionKind | str | None:
@@ -61,89 +56,26 @@ def parse_kind(word: str) -> ActionKind | str | None:
         return None
 
 
-class PauseCommands(BaseHandler):
-    name = "pauses"
+TEXTS = PauseTexts()
+feature = Feature("pauses", stage=Stage.COMMANDS)
 
-    def __init__(self, pauses: PauseStore | None = None, texts: PauseTexts | None = None) -> None:
-        """``pauses``: read to tell the owner whether anything was paused
-        (None: always confirm)."""
-        self._pauses = pauses
-        self._texts = texts or PauseTexts()
-        self.limits = MemberLimits()  # the same per-member limits as other commands
 
-    def command_args(self, event: Event, ctx: Context) -> str | None:
-        """The arguments when ``event`` is this command, else None (cheap, no I/O)."""
-        if not isinstance(event, MessageEvent) or event.kind is not MessageKind.TEXT:
-            return None
-        if event.room_id is not None and ctx.policy is None:
-            return None
-        prefix = ctx.config.commands.prefix
-        text = event.text.strip()
-        if not text.startswith(prefix) or len(text) > 100:
-            return None
-        word, _, args = text[len(prefix) :].strip().partition(" ")
-        if word.lower() not in WORDS:
-            return None
-        return args.strip()
-
-    async def handle(self, event: Event, ctx: Context) -> Result | None:
-        args = self.command_args(event, ctx)
-        if args is None:
-            return None
-        assert isinstance(event, MessageEvent)
-        t = self._texts
-        cfg = ctx.config.commands
-        member = (event.room_id or "", event.sender_id)
-        now = ctx.clock.monotonic()
-        if self.limits.over_limit(member, now, cfg.max_per_member, cfg.limit_window_seconds):
-            return STOP  # quiet, like every other command
-        self.limits.answered(member, "#解除暂停", now, cfg.limit_window_seconds)
-        if event.sender_id not in ctx.config.owners:  # by account id, never by name
-            return self._reply(event, ctx, t.refused, "refused: not an owner", [])
-        kind = parse_kind(args) if args else None
-        kinds = ", ".join(k.value for k in ActionKind)
-        if kind is None:
-            return self._reply(
-                event,
-                ctx,
-                t.usage.format(kinds=kinds, kind=args, prefix=ctx.config.commands.prefix),
-                "usage",
-                [],
-            )
-        label = kind if isinstance(kind, str) else kind.value
-        if self._pauses is not None:
-            paused = {
-                p.kind for p in await self._pauses.open_pauses(ctx.repo.account_id, ctx.clock.now())
-            }
-            if (kind == "all" and not paused) or (kind != "all" and label not in paused):
-                return self._reply(
-                    event, ctx, t.not_paused.format(kind=label, kinds=kinds), "none", []
-                )
-        decision = ClosePause(
-            pause_kind=label,
-            by=event.sender_id,
-            reason=f"owner {event.sender_id} closed the {label} pause early",
-        )
-        return self._reply(
-            event, ctx, t.cleared.format(kind=label, kinds=kinds), "cleared", [decision]
-        )
-
-    @staticmethod
-    def _reply(
-        event: MessageEvent, ctx: Context, text: str, why: str, first: list[Action]
-    ) -> Result:
-        """The answer: an owner's clearing goes ahead of other replies; a refusal
-        or a usage line is an ordinary reply (keyed by the command's message, and
-        dropped if it cannot go out in time)."""
-        direct = event.room_id is None
-        say = Say(
-            room=event.room_id,
-            to_contact=event.sender_id if direct else None,
-            text=text,
-            mention_ids=() if direct else (event.sender_id,),
-            priority=Priority.MODERATION if first else Priority.REPLY,
-            reason=f"#解除暂停: {why}",
-            key=action_key("reply", event.room_id or event.sender_id, event.message_id),
-            not_after=valid_until(event.at, ctx.config.commands.reply_valid_seconds),
-        )
-        return Result([*first, say], stop=True)
+@feature.command("解除暂停", "unpause", owner_only=True, direct=True)
+async def unpause(cmd: Command, ctx: Context) -> Reply | str:
+    t = TEXTS
+    kind = parse_kind(cmd.args) if cmd.args else None
+    kinds = ", ".join(k.value for k in ActionKind)
+    if kind is None:
+        return t.usage.format(kinds=kinds, kind=cmd.args, prefix=cmd.prefix)
+    label = kind if isinstance(kind, str) else kind.value
+    if ctx.sessions is not None:  # tell the owner whether anything was paused
+        store = PauseStore(ctx.sessions)
+        paused = {p.kind for p in await store.open_pauses(ctx.repo.account_id, ctx.clock.now())}
+        if (kind == "all" and not paused) or (kind != "all" and label not in paused):
+            return t.not_paused.format(kind=label, kinds=kinds)
+    decision = ClosePause(
+        pause_kind=label,
+        by=cmd.sender_id,
+        reason=f"owner {cmd.sender_id} closed the {label} pause early",
+    )
+    return Reply(t.cleared.format(kind=label, kinds=kinds), effects=[decision], urgent=True)

@@ -44,6 +44,8 @@ AUDIT_STATUSES: Final = (
     "in_doubt",
     "skipped",
     "missed",
+    "shadow",  # a feature in shadow mode would have done it
+    "recorded",  # a decision kept for the record, not an action
 )
 CONNECTION_EVENTS: Final = ("login", "logout", "reconnect", "disconnect")
 OUTBOX_STATUSES: Final = (

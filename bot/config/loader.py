@@ -133,6 +133,8 @@ def load_config(path: str | os.PathLike[str]) -> BotConfig:
 
 def validate_config_text(text: str, filename: str = "bot.yaml") -> BotConfig:
     """Validate config text; ``filename`` only labels the issues."""
+    import handlers.features  # noqa: F401  (registers every feature's section first)
+
     if len(text) > MAX_CONFIG_BYTES:
         raise ConfigError([ConfigIssue(filename, None, None, "", _too_big(len(text.encode())))])
     _check_line_lengths(text, filename)

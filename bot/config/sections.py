@@ -216,6 +216,14 @@ class CommandPolicy(Model):
         default="本群暂未设置群规，有问题请 @群管。",
         description="Reply to #规则 when the group has no rules.",
     )
+    admins_only: GroupText = Field(
+        default="抱歉，这个指令只有群管可以使用哦～",
+        description="Reply to a member who uses an admin command.",
+    )
+    owners_only: GroupText = Field(
+        default="抱歉，这个指令只有群主可以使用哦～",
+        description="Reply to anyone but an owner who uses an owner command.",
+    )
     # One member cannot drown the bot (issue 6.5).
     max_per_member: int = Field(
         default=5,

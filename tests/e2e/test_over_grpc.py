@@ -132,9 +132,9 @@ async def test_a_member_who_leaves_without_an_event_is_found_by_reconciliation(
 ) -> None:
     assert "wxid_a" in await live.repo.current_members(ROOM)
     await live.peer.cmd("leave_silently", room=ROOM, member="wxid_a")
-    assert await live.app.reconcile() == 0  # the list read at login is still fresh
+    assert await live.app.presence.reconcile() == 0  # the list read at login is still fresh
     live.app.members.invalidate(ROOM)  # as when member_lists.cache_hours have passed
-    assert await live.app.reconcile() == 1
+    assert await live.app.presence.reconcile() == 1
     await live.app.settle(send=False)
     assert "wxid_a" not in await live.repo.current_members(ROOM)
     membership = await live.repo.get_membership(ROOM, "wxid_a")

@@ -76,7 +76,7 @@ async def test_removed_the_bot_alerts_the_owners_goes_quiet_there_and_resumes_wh
         await peer.cmd("say", sender="wxid_a", room=ROOM, text="#帮助")
         await peer.cmd("join", room=ROOM, members=[{"id": "wxid_n1", "name": "新人一"}])
         await peer.cmd("replay", event="login")  # a replayed login refreshes stale lists
-        assert await bot.app.reconcile() == 0  # the periodic check reads nothing there
+        assert await bot.app.presence.reconcile() == 0  # the periodic check reads nothing there
         await peer.cmd("say", sender="wxid_a", room=ROOM2, text="#帮助")
         await peer.wait_for_call(
             "messageSendText", lambda c: c["args"][0] == ROOM2, timeout=20, since=mark

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from bot.config import validate_config_text
 from bot.sandbox_file import validate_sandbox_text
 from bot.transport.adapter import WechatyTransport
 from bot.vocab.clock import ManualClock
+from handlers.feature import Feature
+from tests.flow.expect import ActionLog
 
 BOT = "wxid_bot"
 ACCOUNT = "default"  # bot.account: the config names none
@@ -61,6 +64,7 @@ class Harness:
         clock: ManualClock | None = None,
         *,
         calendar: bool = True,
+        features: Sequence[Feature] | None = None,
     ) -> None:
         self.clock = clock or ManualClock()
         self.config = validate_config_text(BASE_YAML + textwrap.dedent(extra_yaml), "test.yaml")
@@ -76,8 +80,12 @@ class Harness:
                 env={"DATABASE_URL": f"sqlite+aiosqlite:///{self.db_path}"},
                 clock=self.clock,
                 start_calendar=calendar,
+                features=features,
             ),
         )
+        #: what the bot did, in order: ``bot.actions.expect(Like(Say, ...), ...)``
+        self.actions = ActionLog()
+        self.app.outcome_listeners.append(self.actions)
 
     @property
     def repo(self) -> Any:

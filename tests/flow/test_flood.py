@@ -18,7 +18,7 @@ from typing import Any
 from bot.governor import DEFAULT_MAX_OVERTAKES
 from bot.transport.sandbox_puppet import EventMessagePayload
 from bot.vocab.actions import Priority, Say
-from handlers.commands import MemberLimits
+from handlers.command_router import MemberLimits
 from tests.flow.harness import ADMIN, OWNER, ROOM, ROOM2, Harness
 
 FLOOD = 300

@@ -90,7 +90,7 @@ async def test_the_owner_and_admins_are_stored_with_their_roles(bot: Harness) ->
 
     bot.puppet.set_admins(ROOM, [BOT, ADMIN])
     await bot.advance(CACHE)
-    await bot.app.reconcile()
+    await bot.app.presence.reconcile()
     await bot.settle()
     assert await role(bot, ROOM, ADMIN) == "admin"
 
@@ -99,7 +99,7 @@ async def test_an_admin_found_by_reconciliation_joins_with_the_admin_role(bot: H
     bot.puppet.room_state(ROOM2).members["wxid_c"] = SandboxMember()  # joined, no event
     bot.puppet.set_admins(ROOM2, [BOT, "wxid_c"])
     await bot.advance(CACHE)
-    await bot.app.reconcile()
+    await bot.app.presence.reconcile()
     await bot.settle()
     assert await role(bot, ROOM2, "wxid_c") == "admin"
 
@@ -114,7 +114,7 @@ async def test_joins_and_leaves_found_by_reconciliation_flow_as_marked_events(
     bot.puppet.leave_silently(ROOM, "wxid_a")
     bot.puppet.room_state(ROOM).members["wxid_c"] = SandboxMember()  # joined, no event
     await bot.advance(CACHE)
-    await bot.app.reconcile()
+    await bot.app.presence.reconcile()
     await bot.settle()
 
     joins = [e for e in seen if isinstance(e, JoinEvent)]
@@ -156,7 +156,7 @@ async def test_the_bot_removed_from_a_group_marks_it_left_alerts_and_stops_there
 
     await bot.puppet.member_says(ROOM, "wxid_a", "#帮助")
     await bot.advance(CACHE)
-    await bot.app.reconcile()
+    await bot.app.presence.reconcile()
     await bot.settle()
     assert bot.sent(ROOM) == []  # no welcome, no reply
     assert reads(bot, ROOM) == 1  # only the one at login
@@ -169,7 +169,7 @@ async def test_a_group_missing_from_the_room_list_is_confirmed_and_marked_left(
 ) -> None:
     del bot.puppet.room_state(ROOM2).members[BOT]  # removed, and no event said so
     await bot.advance(CACHE)
-    await bot.app.reconcile()
+    await bot.app.presence.reconcile()
     await bot.settle()
     group = await bot.repo.get_group(ROOM2)
     assert group is not None and group.left_at is not None

@@ -63,7 +63,7 @@ async def test_a_member_who_joins_while_the_list_is_read_stays_and_is_welcomed(
         return members
 
     bot.puppet.room_members = join_during_the_read
-    await bot.app.reconcile()
+    await bot.app.presence.reconcile()
     await bot.advance(11)
 
     membership = await bot.repo.get_membership(ROOM, NEW)
@@ -124,7 +124,7 @@ async def test_reconcile_runs_within_the_cache_period_read_the_room_list_once(
     calls = count_room_lists(bot)
     for _ in range(4):
         await bot.advance(600)
-        await bot.app.reconcile()
+        await bot.app.presence.reconcile()
     assert len(calls) == 1
 
 
@@ -132,7 +132,7 @@ async def test_failed_reads_of_a_round_confirm_with_one_room_list_read(bot: Harn
     await bot.advance(CACHE)
     calls = count_room_lists(bot)
     bot.puppet.fail_next("room_members", times=2, message="ECONNRESET")
-    assert await bot.app.reconcile() == 0  # both reads failed
+    assert await bot.app.presence.reconcile() == 0  # both reads failed
     assert len(calls) == 1
     for room in (ROOM, ROOM2):
         group = await bot.repo.get_group(room)
@@ -158,9 +158,9 @@ async def test_a_room_silent_for_a_day_is_forgotten_without_a_reread(bot: Harnes
     bot.puppet.room_state(ROOM2).members["wxid_c"] = SandboxMember()
     bot.puppet.set_admins(ROOM2, ["wxid_c"])
     await bot.advance(CACHE)
-    await bot.app.reconcile()  # reads both lists: the reader and the sync keep state
+    await bot.app.presence.reconcile()  # reads both lists: the reader and the sync keep state
     await bot.settle()
-    sync = bot.app.handler_groups[0][1]
+    sync = bot.app.handler_groups[0][0]
     assert ROOM in bot.app.members._cache and ROOM2 in sync._special
     reads = len(bot.puppet.calls_to("room_members"))
 

@@ -16,10 +16,10 @@ async def test_a_member_who_leaves_without_an_event_is_found_by_reconciliation(
     bot.puppet.leave_silently(ROOM, "wxid_a")
     await bot.settle()
     assert "wxid_a" in await bot.repo.current_members(ROOM)  # nothing told us yet
-    assert await bot.app.reconcile() == 0  # the lists read at login are still fresh
+    assert await bot.app.presence.reconcile() == 0  # the lists read at login are still fresh
 
     await bot.advance(CACHE)
-    assert await bot.app.reconcile() == 2  # both managed groups read once
+    assert await bot.app.presence.reconcile() == 2  # both managed groups read once
     await bot.settle()
     assert "wxid_a" not in await bot.repo.current_members(ROOM)
     membership = await bot.repo.get_membership(ROOM, "wxid_a")
@@ -31,8 +31,8 @@ async def test_reconciliation_reads_a_limited_number_of_groups_per_run(tmp_path)
     await harness.start()
     before = len(harness.puppet.calls_to("room_members"))
     await harness.advance(CACHE)
-    assert await harness.app.reconcile() == 1
-    assert await harness.app.reconcile() == 1
+    assert await harness.app.presence.reconcile() == 1
+    assert await harness.app.presence.reconcile() == 1
     reads = [c.args["room_id"] for c in harness.puppet.calls_to("room_members")[before:]]
     assert sorted(reads) == [ROOM, ROOM2]  # round-robin, one per run
     await harness.stop()
@@ -45,10 +45,10 @@ async def test_owners_are_told_once_where_the_bot_cannot_remove_members(bot: Har
 
     bot.puppet.set_admins(ROOM2, [])  # somebody took the bot's admin rights away
     await bot.advance(CACHE)
-    await bot.app.reconcile()
+    await bot.app.presence.reconcile()
     await bot.settle()
     await bot.advance(CACHE)
-    await bot.app.reconcile()
+    await bot.app.presence.reconcile()
     await bot.settle()
     notices = [c for c in bot.sent() if c.args["conversation_id"] == OWNER]
     assert len(notices) == 1 and "测试二群" in notices[0].args["message"]

@@ -134,7 +134,7 @@ async def test_a_newcomer_who_leaves_silently_inside_the_window_is_not_mentioned
     await bot.advance(3)
     bot.puppet.leave_silently(ROOM, NEW)
     bot.app.members.invalidate(ROOM)  # a read that falls due inside the window
-    await bot.app.reconcile()  # the member list says they are gone
+    await bot.app.presence.reconcile()  # the member list says they are gone
     await bot.advance(11)
     assert mentions(bot) == []
 

@@ -46,10 +46,10 @@ class Boom(BaseHandler):
 
 
 def make(groups: list[list[Any]], submitted: list[Any]) -> Dispatcher:
-    async def submit(actions: Any) -> None:
-        submitted.extend(actions)
+    async def apply(result: Any, origin: str) -> None:
+        submitted.extend(result.actions)
 
-    return Dispatcher(groups, lambda e: object(), submit)  # type: ignore[arg-type,return-value]
+    return Dispatcher(groups, lambda e: object(), apply)  # type: ignore[arg-type,return-value]
 
 
 async def test_events_of_one_room_are_handled_in_arrival_order() -> None:

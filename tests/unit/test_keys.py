@@ -9,7 +9,7 @@ import pytest
 
 from bot.config import CommandsConfig
 from bot.vocab.keys import KEY_MAX_LENGTH, action_key, digest, time_bucket, valid_until
-from handlers.commands import MemberLimits
+from handlers.command_router import MemberLimits
 
 T0 = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
 

@@ -1,0 +1,173 @@
+"""Decide, then do: the one place where handlers' and jobs' decisions take effect.
+
+A handler, a command or a calendar job returns a
+:class:`~handlers.base.Result`: effects (records to write) and actions (things
+to do in WeChat).  :meth:`Doer.do` applies the effects in order — the audit
+row of a refusal, adopting a group, the welcome batch, the connection log, an
+owner closing a pause, and whatever a feature registers for its own effect
+types — and then hands the actions to the executor (outbox, governor,
+transport, audit).  Switches live here, not in handlers:
+
+* **shadow mode**: a feature with a ``shadow`` predicate that holds in a
+  group has its actions there audited as ``shadow`` and not done (its
+  effects, which are records, still apply);
+* **dry-run** is the governor's, one step further down.
+
+An effect that fails raises to the caller (the dispatcher's error hook counts
+and alerts it), and the actions of that result are not queued: nothing is
+done on a decision whose record could not be written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from bot.policies import PolicyBook
+from bot.vocab.actions import Action, action_name, to_payload
+from bot.vocab.clock import Clock
+from bot.vocab.effects import (
+    AdoptGroup,
+    Audit,
+    ClosePause,
+    DropWelcome,
+    Effect,
+    LogConnection,
+    QueueWelcome,
+)
+from bot.vocab.policy import GroupPolicy
+from handlers.base import Result
+from storage.repo import Repository
+from storage.welcome import WelcomeStore
+
+log = logging.getLogger(__name__)
+
+Apply = Callable[[Any], Awaitable[object]]
+Submit = Callable[[Sequence[Action]], Awaitable[None]]
+
+
+class Doer:
+    def __init__(
+        self,
+        repo: Repository,
+        policies: PolicyBook,
+        clock: Clock,
+        submit: Submit,
+        *,
+        welcomes: WelcomeStore,
+        wake_welcomes: Callable[[], None],
+        close_pause: Callable[[ClosePause], Awaitable[object]],
+        shadow: Mapping[str, Callable[[GroupPolicy], bool]] | None = None,
+    ) -> None:
+        self._repo = repo
+        self._policies = policies
+        self._clock = clock
+        self._submit = submit
+        self._welcomes = welcomes
+        self._wake_welcomes = wake_welcomes
+        self._close_pause = close_pause
+        self._shadow = dict(shadow or {})
+        self._appliers: dict[type[Effect], Apply] = {
+            Audit: self._audit,
+            AdoptGroup: self._adopt,
+            QueueWelcome: self._queue_welcome,
+            DropWelcome: self._drop_welcome,
+            LogConnection: self._log_connection,
+            ClosePause: close_pause,
+        }
+        self.shadowed = 0
+
+    def register(self, kind: type[Effect], apply: Apply) -> None:
+        """How a feature's own effect type is applied."""
+        known = self._appliers.get(kind)
+        if known is not None and known is not apply:
+            raise ValueError(f"{kind.__name__} already has an applier")
+        self._appliers[kind] = apply
+
+    def set_shadow(self, feature: str, shadow: Callable[[GroupPolicy], bool]) -> None:
+        self._shadow[feature] = shadow
+
+    async def do(self, result: Result, origin: str = "") -> None:
+        """Apply ``result``'s effects, then queue its actions (``origin``: the
+        feature that decided, for its shadow switch)."""
+        for effect in result.effects:
+            apply = self._appliers.get(type(effect))
+            if apply is None:
+                raise TypeError(f"no applier for the effect {type(effect).__name__}")
+            await apply(effect)
+        actions = list(result.actions)
+        if not actions:
+            return
+        shadow = self._shadow.get(origin)
+        if shadow is not None:
+            actions = await self._shadow_out(actions, origin, shadow)
+        if actions:
+            await self._submit(actions)
+
+    async def _shadow_out(
+        self, actions: list[Action], origin: str, shadow: Callable[[GroupPolicy], bool]
+    ) -> list[Action]:
+        kept: list[Action] = []
+        for action in actions:
+            policy = self._policies.get(action.room_id) if action.room_id else None
+            if policy is None or not shadow(policy):
+                kept.append(action)
+                continue
+            self.shadowed += 1
+            log.info("shadow mode in %s: %s not done (%s)", action.room_id, origin, action.reason)
+            await self._repo.write_audit(
+                at=self._clock.now(),
+                action=action_name(action),
+                kind=str(action.kind),
+                status="shadow",
+                room_id=action.room_id,
+                target_id=getattr(action, "member_id", None),
+                key=action.key or None,
+                reason=action.reason,
+                detail={"feature": origin, **to_payload(action)},
+            )
+        return kept
+
+    # ------------------------------------------------------ core effects
+
+    async def _audit(self, e: Audit) -> None:
+        await self._repo.write_audit(
+            at=e.at,
+            action=e.action,
+            kind=e.kind,
+            status=e.status,
+            room_id=e.room,
+            target_id=e.target_id,
+            key=e.key or None,
+            reason=e.reason,
+            detail=dict(e.detail),
+        )
+
+    async def _adopt(self, e: AdoptGroup) -> None:
+        self._policies.adopt(e.room, e.profile, e.topic)
+        await self._repo.upsert_group(e.room, e.topic, e.profile, e.at)
+
+    async def _queue_welcome(self, e: QueueWelcome) -> None:
+        if await self._welcomes.queue(
+            self._repo.account_id,
+            e.room,
+            e.member_id,
+            stay=e.stay,
+            joined_at=e.joined_at,
+            now=self._clock.now(),
+            window=timedelta(seconds=e.window_seconds),
+            expires_at=e.expires_at,
+        ):
+            self._wake_welcomes()
+
+    async def _drop_welcome(self, e: DropWelcome) -> None:
+        reason = "left before the welcome"
+        if await self._welcomes.drop_member(
+            self._repo.account_id, e.room, e.member_id, e.at, reason
+        ):
+            log.info("%s left %s before the welcome: dropped from it", e.member_id, e.room)
+
+    async def _log_connection(self, e: LogConnection) -> None:
+        await self._repo.log_connection(e.state, e.wechat_id, e.at, e.detail)

@@ -1,0 +1,22 @@
+"""The one list of features.  Adding a feature is adding it here.
+
+The app builds from this list: the dispatcher's handler groups (by each
+feature's ``stage``), the shared command router (every feature's commands),
+the calendar's jobs, the appliers of features' own effects and their shadow
+switches.  Activity logging is not a feature: it is the dispatcher's outer
+step, which sees every event before any feature.
+"""
+
+from __future__ import annotations
+
+from handlers import connection, help, joining, membership, pauses, welcome
+from handlers.feature import Feature
+
+FEATURES: tuple[Feature, ...] = (
+    membership.feature,  # who is in a group: member lists, joins, leaves, roles
+    connection.feature,  # logins, logouts, lost connections
+    joining.feature,  # an owner's invitation; adopting the group
+    welcome.feature,  # the welcome ritual
+    pauses.feature,  # #解除暂停
+    help.feature,  # #帮助, #规则
+)
