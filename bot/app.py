@@ -16,6 +16,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,6 +40,7 @@ from bot.vocab.events import (
     room_of,
 )
 from bot.welcome_batches import WelcomeScheduler
+from handlers import welcome
 from handlers.activity import ActivityRecorder
 from handlers.base import Context, Handler
 from handlers.command_router import CommandRouter
@@ -46,7 +48,6 @@ from handlers.feature import Feature, JobSpec, Stage, as_result
 from handlers.features import FEATURES
 from handlers.services import Services
 from sop.calendar import Calendar, every
-from sop.reminders import remind_silent_newcomers
 from storage.calendar_runs import CalendarRuns
 from storage.db import create_engine, safe_url, session_factory, upgrade
 from storage.lease import AccountLease, Leases
@@ -169,14 +170,9 @@ class App:
             ZoneInfo(config.bot.timezone), self.clock, self.calendar_runs, self.repo
         )
         self.calendar.add(
-            "remind-newcomers",
-            every(config.bot.reminder_check_minutes, ZoneInfo(config.bot.timezone)),
-            self.remind_newcomers,
-        )
-        self.calendar.add(
             "reconcile-members",
             every(config.bot.reconcile_minutes, ZoneInfo(config.bot.timezone)),
-            self.presence.reconcile,
+            lambda at: self.presence.reconcile(),
         )
         self._add_jobs()
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -406,13 +402,12 @@ class App:
         for feature in self.features:
             for job in feature.jobs:
                 run = functools.partial(self._run_job, job)
-                self.calendar.add(job.id, job.trigger(tz), run, grace=job.grace)
+                self.calendar.add(job.id, job.trigger(tz, self.config), run, grace=job.grace)
 
-    async def _run_job(self, job: JobSpec) -> None:
-        ctx = self.context_for_job()
-        result = as_result(await job.fn(ctx, self.clock.now()))
+    async def _run_job(self, job: JobSpec, scheduled_at: datetime) -> None:
+        result = as_result(await job.fn(self.context_for_job(), scheduled_at))
         if result is not None:
-            await self.doer.do(result, job.feature.name)
+            await self.doer.do(result, job.feature.name, f"{job.id}@{scheduled_at.isoformat()}")
 
     def context_for_job(self) -> Context:
         return Context(
@@ -426,7 +421,12 @@ class App:
         )
 
     async def remind_newcomers(self) -> int:
-        return await remind_silent_newcomers(self.repo, self.policies, self.clock, self.submit)
+        """Run the welcome feature's reminder now (tests, the CLI); returns how
+        many newcomers were reminded."""
+        now = self.clock.now()
+        result = await welcome.remind_newcomers(self.context_for_job(), now)
+        await self.doer.do(result, welcome.feature.name, f"remind-now@{now.isoformat()}")
+        return len(result.effects)
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:

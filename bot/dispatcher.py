@@ -34,8 +34,8 @@ from handlers.base import Context, Handler, Result
 log = logging.getLogger(__name__)
 
 ContextFor = Callable[[Event], Context | None]  # None: not ours, drop it
-#: Carries out a handler's result; the second argument is the deciding feature.
-Apply = Callable[[Result, str], Awaitable[None]]
+#: Carries out a handler's result: (result, the deciding feature, the event).
+Apply = Callable[[Result, str, Event], Awaitable[None]]
 #: Called with (handler name, event, exception) whenever a handler raises.
 HandlerErrorHook = Callable[[str, Event, BaseException], None]
 
@@ -248,7 +248,7 @@ class Dispatcher:
                     continue
                 if result.actions or result.effects:
                     try:  # handled either way: the next handler does not get it
-                        await self._apply(result, getattr(handler, "feature", handler.name))
+                        await self._apply(result, getattr(handler, "feature", handler.name), event)
                     except Exception as exc:
                         self._handler_failed(handler.name, event, exc)
                 stop = result.stop

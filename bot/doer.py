@@ -37,6 +37,8 @@ from bot.vocab.effects import (
     LogConnection,
     QueueWelcome,
 )
+from bot.vocab.events import Event
+from bot.vocab.keys import event_key, stamp
 from bot.vocab.policy import GroupPolicy
 from handlers.base import Result
 from storage.repo import Repository
@@ -89,17 +91,26 @@ class Doer:
     def set_shadow(self, feature: str, shadow: Callable[[GroupPolicy], bool]) -> None:
         self._shadow[feature] = shadow
 
-    async def do(self, result: Result, origin: str = "") -> None:
-        """Apply ``result``'s effects, then queue its actions (``origin``: the
-        feature that decided, for its shadow switch)."""
+    async def do(self, result: Result, origin: str = "", cause: Event | str = "") -> None:
+        """Apply ``result``'s effects, then queue its actions.
+
+        ``origin``: the feature that decided (its shadow switch, its keys);
+        ``cause``: the event or the calendar run key that led to it.  Every
+        action without a key or a window gets them here (:func:`stamp`)."""
         for effect in result.effects:
             apply = self._appliers.get(type(effect))
             if apply is None:
                 raise TypeError(f"no applier for the effect {type(effect).__name__}")
             await apply(effect)
-        actions = list(result.actions)
-        if not actions:
+        if not result.actions:
             return
+        if isinstance(cause, str):
+            why, at = cause, self._clock.now()
+        else:
+            why, at = event_key(cause), getattr(cause, "at", None) or self._clock.now()
+        actions = [
+            stamp(a, origin=origin, cause=why, index=i, at=at) for i, a in enumerate(result.actions)
+        ]
         shadow = self._shadow.get(origin)
         if shadow is not None:
             actions = await self._shadow_out(actions, origin, shadow)

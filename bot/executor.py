@@ -34,11 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import heapq
 import logging
 import random
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -59,6 +57,7 @@ from bot.transport.base import Transport
 from bot.vocab.actions import Action, ActionKind, action_name, from_payload, to_payload
 from bot.vocab.clock import Clock, first_of
 from bot.vocab.effects import ClosePause
+from bot.vocab.keys import digest, stamp, time_bucket
 from storage.outbox_retry import OutboxRetries
 from storage.pauses import PauseStore
 from storage.repo import Repository
@@ -230,8 +229,10 @@ class Executor:
         now = self._clock.now()
         keyed: dict[str, Action] = {}
         for action in actions:
-            key = action.key or f"{action_name(action)}:{uuid.uuid4().hex}"
-            keyed.setdefault(key, dataclasses.replace(action, key=key))
+            if not action.key:  # not from the doer: keyed by what it says, per minute
+                cause = f"{digest(repr(to_payload(action)))}:{time_bucket(now, 60)}"
+                action = stamp(action, origin="direct", cause=cause, index=0, at=now)
+            keyed.setdefault(action.key, action)
         added = await self._repo.outbox_add(
             [
                 NewOutboxItem(

@@ -29,7 +29,7 @@ import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.vocab.actions import Action
 from bot.vocab.effects import Effect
@@ -63,10 +63,12 @@ HandlerFn = Callable[[Event, Context], Awaitable[Outcome]]
 #: ``command_router.Reply``, a Result, or None.
 CommandFn = Callable[[Command, Context], Awaitable[Any]]
 JobFn = Callable[[Context, datetime], Awaitable[Outcome]]
-TriggerFor = Callable[[tzinfo], "BaseTrigger"]
+#: Builds a job's trigger from the bot's time zone and its config.
+TriggerFor = Callable[[tzinfo, Any], "BaseTrigger"]
 #: Applies a feature's effect: called as ``fn(effect, services=...)``.
 EffectFn = Callable[..., Awaitable[None]]
 Setup = Callable[["Services"], Sequence[Handler]]
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def as_result(outcome: Outcome) -> Result | None:
@@ -180,12 +182,10 @@ class Feature:
         section = policy.sections.get(self.section.section)  # type: ignore[attr-defined]
         return bool(getattr(section, "enabled", True))
 
-    def on(
-        self, *kinds: type, admin_only: bool = False, direct: bool = False
-    ) -> Callable[[HandlerFn], HandlerFn]:
+    def on(self, *kinds: type, admin_only: bool = False, direct: bool = False) -> Callable[[F], F]:
         """Handle events of these kinds (in a managed group, where enabled)."""
 
-        def register(fn: HandlerFn) -> HandlerFn:
+        def register(fn: F) -> F:
             self.handlers.append(FunctionHandler(fn, On(kinds, self, admin_only, direct)))
             return fn
 
@@ -198,10 +198,10 @@ class Feature:
         admin_only: bool = False,
         owner_only: bool = False,
         direct: bool = False,
-    ) -> Callable[[CommandFn], CommandFn]:
+    ) -> Callable[[F], F]:
         """A command with its aliases (compared lower-cased, without the prefix)."""
 
-        def register(fn: CommandFn) -> CommandFn:
+        def register(fn: F) -> F:
             names = tuple(dict.fromkeys(n.lower() for n in (name, *aliases)))
             self.commands.append(CommandSpec(names, fn, self, admin_only, owner_only, direct))
             return fn
@@ -210,19 +210,19 @@ class Feature:
 
     def job(
         self, job_id: str, trigger: TriggerFor, *, grace: timedelta = timedelta(minutes=5)
-    ) -> Callable[[JobFn], JobFn]:
+    ) -> Callable[[F], F]:
         """A scheduled job (app-wide; it picks its groups from ``ctx.policies``)."""
 
-        def register(fn: JobFn) -> JobFn:
+        def register(fn: F) -> F:
             self.jobs.append(JobSpec(f"{self.name}.{job_id}", trigger, fn, self, grace))
             return fn
 
         return register
 
-    def effect(self, kind: type[Effect]) -> Callable[[EffectFn], EffectFn]:
+    def effect(self, kind: type[Effect]) -> Callable[[F], F]:
         """How an effect type of this feature is applied (by ``bot.doer``)."""
 
-        def register(fn: EffectFn) -> EffectFn:
+        def register(fn: F) -> F:
             self.effects[kind] = fn
             return fn
 

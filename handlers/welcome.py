@@ -5,7 +5,8 @@ most ``max_mentions`` mentions each): a burst of 30 joins gives 3 messages,
 not 30, which is kinder to the group and to the account's send budget.  The
 message carries the rules, asks for a self-introduction and a name card in the
 group's format.  The reminder for those who stay silent is a calendar job
-(``sop.reminders``), since it is driven by time, not by an event.
+(:func:`remind_newcomers`, this feature's job), since it is driven by time,
+not by an event.
 
 Decide, then do, with the state in the database (``storage.welcome``):
 
@@ -25,13 +26,20 @@ Decide, then do, with the state in the database (``storage.welcome``):
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from bot.config.sections import WelcomePolicy
+from bot.vocab.actions import Action, Priority, Say
 from bot.vocab.effects import DropWelcome, Effect, QueueWelcome
 from bot.vocab.events import Event, JoinEvent, LeaveEvent
+from bot.vocab.texts import chunks, render
 from handlers.base import Context, Result
 from handlers.feature import Feature, Stage
+from handlers.services import Services
+from sop.calendar import every
 
 log = logging.getLogger(__name__)
 
@@ -106,3 +114,60 @@ async def leavers(event: Event, ctx: Context) -> Result | None:
             continue
         drops.append(DropWelcome(room=event.room_id, member_id=member, at=ctx.clock.now()))
     return Result(effects=drops) if drops else None
+
+
+# ------------------------------------------------------------- the reminder
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarkReminded(Effect):
+    """A newcomer got their one reminder."""
+
+    room: str
+    member_id: str
+    at: datetime
+
+
+@feature.effect(MarkReminded)
+async def _mark_reminded(effect: MarkReminded, services: Services) -> None:
+    await services.repo.mark_reminded(effect.room, effect.member_id, effect.at)
+
+
+def _reminder_trigger(tz: Any, config: Any) -> Any:
+    return every(config.bot.reminder_check_minutes, tz)
+
+
+@feature.job("remind-newcomers", _reminder_trigger)
+async def remind_newcomers(ctx: Context, at: datetime) -> Result:
+    """Remind, once, the newcomers who have not spoken since their welcome: one
+    message per room (at most ``max_mentions`` each).  Storage says who is due
+    (memberships and the per-member rollup, no scan of the activity log)."""
+    now = ctx.clock.now()
+    rooms_by_hours: dict[float, set[str]] = defaultdict(set)
+    for room_id in ctx.policies.managed_rooms():
+        policy = ctx.policies.get(room_id)
+        if policy and policy.welcome.enabled and policy.welcome.reminder_after_hours > 0:
+            rooms_by_hours[policy.welcome.reminder_after_hours].add(room_id)
+    actions: list[Action] = []
+    effects: list[Effect] = []
+    for hours, rooms in rooms_by_hours.items():
+        due: dict[str, list[str]] = defaultdict(list)
+        for room_id, contact_id in await ctx.repo.due_for_reminder(now, timedelta(hours=hours)):
+            if room_id in rooms:
+                due[room_id].append(contact_id)
+        for room_id, members in due.items():
+            policy = ctx.policies.get(room_id)
+            assert policy is not None
+            text = render(policy.welcome.reminder_template, policy)
+            for group in chunks(members, policy.welcome.max_mentions):
+                actions.append(
+                    Say(
+                        room=room_id,
+                        text=text,
+                        mention_ids=tuple(group),
+                        priority=Priority.WELCOME,
+                        reason=f"remind {len(group)} silent newcomer(s) to introduce themselves",
+                    )
+                )
+            effects += [MarkReminded(room=room_id, member_id=m, at=now) for m in members]
+    return Result(actions, effects=effects)

@@ -45,7 +45,8 @@ from storage.repo import Repository
 
 log = logging.getLogger(__name__)
 
-Job = Callable[[], Awaitable[object]]
+#: A job is called with its run's scheduled time (what its actions' keys carry).
+Job = Callable[[datetime], Awaitable[object]]
 
 DEFAULT_GRACE = timedelta(minutes=5)
 #: At most this many fire times are enumerated per catch-up (a one-minute job
@@ -194,8 +195,9 @@ class Calendar:
     async def run_job(self, job_id: str, room_id: str = "") -> object:
         """Run one job now, outside the schedule (no run key), logging its failure."""
         entry = self.jobs[(job_id, room_id)]
+        assert self._clock is not None
         try:
-            return await entry.job()
+            return await entry.job(self._clock.now())
         except Exception:
             log.exception("calendar job %s failed", job_id)
             return None
@@ -303,7 +305,7 @@ class Calendar:
         if coalesced:
             log.info("calendar job %s: %d late run(s) done as one", entry.job_id, coalesced + 1)
         try:
-            await entry.job()
+            await entry.job(scheduled_at)
         except Exception as exc:
             log.exception("calendar job %s failed", entry.job_id)
             await self._runs.finish(key, self._clock.now(), error=f"{type(exc).__name__}: {exc}")

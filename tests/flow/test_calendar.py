@@ -7,7 +7,7 @@ app starts) counts its runs, so the restart tests can see "at most once" and
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -46,7 +46,7 @@ async def test_the_calendar_reminds_a_silent_newcomer_a_day_later(tmp_path: Path
 
     await bot.advance(3 * 3600)
     assert _mentions(bot) == [[NEWCOMER], [NEWCOMER]]  # once only
-    runs = await bot.app.calendar_runs.runs("remind-newcomers")
+    runs = await bot.app.calendar_runs.runs("welcome.remind-newcomers")
     assert [r.status for r in runs] == ["done"] * 27  # 10:00 to 12:00 the next day
     await bot.stop()
 
@@ -66,7 +66,7 @@ class Probe:
         self.clock = clock
         self.ran: list[str] = []
 
-    async def __call__(self) -> None:
+    async def __call__(self, scheduled_at: datetime) -> None:
         self.ran.append(self.clock.now().astimezone(SH).strftime("%H:%M"))
 
 
@@ -163,4 +163,7 @@ async def test_a_second_process_on_the_same_database_does_not_repeat_a_run(
 
 def test_reminder_and_reconciliation_are_app_wide_calendar_jobs(tmp_path: Path) -> None:
     bot = Harness(tmp_path)
-    assert set(bot.app.calendar.jobs) == {("remind-newcomers", ""), ("reconcile-members", "")}
+    assert set(bot.app.calendar.jobs) == {
+        ("welcome.remind-newcomers", ""),
+        ("reconcile-members", ""),
+    }

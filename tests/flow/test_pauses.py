@@ -7,6 +7,7 @@ new App on the same SQLite file with the same clock.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -181,7 +182,10 @@ async def test_a_risk_error_is_never_retried(bot: Harness) -> None:
 
 async def test_retries_are_bounded_then_the_action_fails(bot: Harness) -> None:
     bot.puppet.fail_next("message_send_text", 10, "UNAVAILABLE: connection closed")
-    await bot.app.executor.submit([Say(room=ROOM, text="公告", reason="a post valid all day")])
+    day = bot.clock.now() + timedelta(days=1)
+    await bot.app.executor.submit(
+        [Say(room=ROOM, text="公告", reason="a post valid all day", not_after=day)]
+    )
     await bot.settle()
     calls = bot.puppet.calls_to("message_send_text")
     gaps = [round((b.at - a.at).total_seconds()) for a, b in pairwise(calls)]

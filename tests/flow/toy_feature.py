@@ -46,7 +46,7 @@ async def punch(cmd: Command, ctx: Context) -> str:
     return render(ctx.policy.get(ToyPolicy).reply, ctx.policy, who=who)
 
 
-@toy.job("morning", lambda tz: daily(time(9, 0), tz))
+@toy.job("morning", lambda tz, config: daily(time(9, 0), tz))
 async def morning(ctx: Context, at: datetime) -> list[Action]:
     posts: list[Action] = []
     for room_id in ctx.policies.managed_rooms():

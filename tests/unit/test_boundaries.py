@@ -64,7 +64,7 @@ def test_importing_the_domain_packages_does_not_load_wechaty() -> None:
     result = json.loads(proc.stdout.splitlines()[-1])
     # The walk really covered the packages (the check is not vacuous).
     assert set(result["imported"]) == importable_modules()
-    assert {"handlers.welcome", "sop.reminders", "storage.repo"} <= set(result["imported"])
+    assert {"handlers.welcome", "sop.calendar", "storage.repo"} <= set(result["imported"])
     assert result["leaked"] == [], f"the SDK was imported: {result['leaked']}"
 
 

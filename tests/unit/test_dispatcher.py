@@ -46,7 +46,7 @@ class Boom(BaseHandler):
 
 
 def make(groups: list[list[Any]], submitted: list[Any]) -> Dispatcher:
-    async def apply(result: Any, origin: str) -> None:
+    async def apply(result: Any, origin: str, event: Any) -> None:
         submitted.extend(result.actions)
 
     return Dispatcher(groups, lambda e: object(), apply)  # type: ignore[arg-type,return-value]

@@ -8,7 +8,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.config import CommandsConfig
-from bot.vocab.keys import KEY_MAX_LENGTH, action_key, digest, time_bucket, valid_until
+from bot.vocab.actions import Say
+from bot.vocab.events import JoinEvent
+from bot.vocab.keys import (
+    KEY_MAX_LENGTH,
+    action_key,
+    digest,
+    event_key,
+    stamp,
+    time_bucket,
+    valid_until,
+)
 from handlers.command_router import MemberLimits
 
 T0 = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
@@ -86,3 +96,22 @@ def test_command_limits_are_configurable_and_refuse_booleans() -> None:
         CommandsConfig(max_per_member=True)
     with pytest.raises(ValueError):
         CommandsConfig(reply_valid_seconds=1)
+
+
+def test_an_action_decided_twice_about_the_same_event_gets_the_same_key() -> None:
+    join = JoinEvent("r1@chatroom", ("wxid_a",), "wxid_admin", T0)
+    replayed = JoinEvent("r1@chatroom", ("wxid_a",), "wxid_admin", T0)
+    later = JoinEvent("r1@chatroom", ("wxid_a",), "wxid_admin", T0 + timedelta(hours=1))
+    say = Say(room="r1@chatroom", text="欢迎")
+    first = stamp(say, origin="welcome", cause=event_key(join), index=0, at=T0)
+    again = stamp(say, origin="welcome", cause=event_key(replayed), index=0, at=T0)
+    other = stamp(say, origin="welcome", cause=event_key(later), index=0, at=T0)
+    second = stamp(say, origin="welcome", cause=event_key(join), index=1, at=T0)
+    assert first.key == again.key
+    assert len({first.key, other.key, second.key}) == 3
+    assert first.not_after == T0 + timedelta(seconds=120)  # a reply's window by default
+
+
+def test_stamp_keeps_a_key_and_a_window_the_decider_gave() -> None:
+    say = Say(room="r1@chatroom", text="x", key="mine", not_after=T0 + timedelta(days=1))
+    assert stamp(say, origin="f", cause="c", index=0, at=T0) is say
