@@ -35,7 +35,7 @@ NAME = "qr_code"
 #: Longest side the QR passes decode at; larger images are scaled down first.
 MAX_SIDE = 4096
 #: Longest side for the slow "every other format" pass.
-OTHER_FORMATS_SIDE = 1280
+OTHER_FORMATS_SIDE = 1024
 #: Images whose longest side is below this get an upscaled pass.
 UPSCALE_BELOW = 512
 #: Images with more pixels than this are not decoded at all (declared size).
@@ -223,9 +223,11 @@ def _load(image_bytes: bytes) -> tuple[Image.Image, tuple[int, int]] | str:
     if size[0] * size[1] > MAX_SOURCE_PIXELS:
         return f"图片过大（{size[0]}×{size[1]}），未检测二维码"
     try:
-        if img.format == "JPEG":
-            # Decode a JPEG at 1/2, 1/4 or 1/8 scale straight away: far cheaper.
-            img.draft("L", (MAX_SIDE, MAX_SIDE))
+        if img.format == "JPEG" and max(size) > MAX_SIDE:
+            # Decode a big JPEG at 1/2, 1/4 or 1/8 scale straight away: far cheaper.
+            # draft() keeps both sides at least as large as asked, so ask in proportion.
+            shrink = MAX_SIDE / max(size)
+            img.draft("L", (max(1, int(size[0] * shrink)), max(1, int(size[1] * shrink))))
         img.seek(0)  # first frame of an animation
         grey = _flatten(img)
         if max(grey.size) > MAX_SIDE:
@@ -265,7 +267,7 @@ def _passes(
         if longest > OTHER_FORMATS_SIDE:
             small = grey.copy()
             small.thumbnail((OTHER_FORMATS_SIDE, OTHER_FORMATS_SIDE), Image.Resampling.BILINEAR)
-        yield small, _ALL_FORMATS, {}
+        yield small, _ALL_FORMATS, {"try_invert": False}
 
 
 def check_qr(
