@@ -20,28 +20,51 @@ from bot.vocab.events import Attachment, MessageKind
 from .normalize import normalize
 from .results import CheckResult
 
+# Clean results are the common case: built once (CheckResult is immutable).
+_NO_LINKS = CheckResult("links", False, 0.0, "没有链接")
+_NO_WECHAT_ID = CheckResult("wechat_id", False, 0.0, "没有微信号")
+_NO_QQ = CheckResult("qq_number", False, 0.0, "没有QQ号")
+_NO_PHONE = CheckResult("phone_number", False, 0.0, "没有电话号码")
+_NOT_CONTACT_CARD = CheckResult("contact_card", False, 0.0, "不是名片")
+_NOT_MINI_PROGRAM = CheckResult("mini_program", False, 0.0, "不是小程序")
+_NOT_LINK_CARD = CheckResult("link_card", False, 0.0, "不是链接卡片")
+_NO_TERMS = CheckResult("lexicon", False, 0.0, "没有广告用语")
+
+
 # -- the prepared text -------------------------------------------------------------
 
 # Separators ad posters put between digits / letters ("138-0013-8000", "a.b.c").
 _SEPARATORS = re.compile(r"[^0-9a-z_\u4e00-\u9fff]+")
 
 
-@dataclass(frozen=True, slots=True)
 class Prepared:
-    """A message's text in the forms the checks match on, computed once."""
+    """A message's text in the forms the checks match on, each computed once."""
 
-    raw: str
-    norm: str  # normalize(raw)
-    compact: str  # norm without any punctuation or separators
+    __slots__ = ("_compact", "has_digits", "norm", "raw")
+
+    def __init__(self, raw: str, norm: str) -> None:
+        self.raw = raw
+        self.norm = norm  # normalize(raw)
+        self.has_digits = _DIGIT.search(norm) is not None
+        self._compact: str | None = None
+
+    @property
+    def compact(self) -> str:
+        """``norm`` without punctuation or separators ("138-0013-8000" -> one number)."""
+        if self._compact is None:
+            self._compact = _SEPARATORS.sub("", self.norm)
+        return self._compact
 
     @property
     def empty(self) -> bool:
         return not self.norm
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def prepare(text: str) -> Prepared:
-    norm = normalize(text)
-    return Prepared(text, norm, _SEPARATORS.sub("", norm))
+    return Prepared(text, normalize(text))
 
 
 # -- links ---------------------------------------------------------------------------
@@ -88,7 +111,7 @@ def check_links(p: Prepared, allowed_domains: Collection[str] = ()) -> CheckResu
         )
     if hosts:
         return CheckResult("links", False, 0.0, f"链接均在白名单内：{'、'.join(hosts[:3])}")
-    return CheckResult("links", False, 0.0, "没有链接")
+    return _NO_LINKS
 
 
 # -- contacts ---------------------------------------------------------------------
@@ -106,24 +129,27 @@ _LONG_NUMBER = re.compile(r"(?<!\d)[1-9]\d{7,10}(?!\d)")
 
 
 def check_wechat_id(p: Prepared) -> CheckResult:
-    m = _WECHAT_ID.search(p.compact) if ("微信" in p.compact or "wxid" in p.compact) else None
+    m = _WECHAT_ID.search(p.compact) if ("微信" in p.norm or "wxid" in p.norm) else None
     if m:
         wid = m.group(1) or m.group(2)
         return CheckResult("wechat_id", True, 0.7, f"留了微信号：{wid}", {"id": wid})
-    return CheckResult("wechat_id", False, 0.0, "没有微信号")
+    return _NO_WECHAT_ID
 
 
 def check_qq_number(p: Prepared) -> CheckResult:
-    c = p.compact
-    m = _QQ_NUMBER.search(c) if ("qq" in c or "群" in c) else None
+    m = None
+    if p.has_digits and ("qq" in p.norm or "群" in p.norm):
+        m = _QQ_NUMBER.search(p.compact)
     if m:
         return CheckResult(
             "qq_number", True, 0.7, f"留了QQ号或群号：{m.group(1)}", {"id": m.group(1)}
         )
-    return CheckResult("qq_number", False, 0.0, "没有QQ号")
+    return _NO_QQ
 
 
 def check_phone_number(p: Prepared) -> CheckResult:
+    if not p.has_digits:
+        return _NO_PHONE
     c = p.compact
     m = _MOBILE.search(c)
     if m:
@@ -144,7 +170,7 @@ def check_phone_number(p: Prepared) -> CheckResult:
             f"含有疑似联系方式的长号码：{m.group()}",
             {"number": m.group()},
         )
-    return CheckResult("phone_number", False, 0.0, "没有电话号码")
+    return _NO_PHONE
 
 
 # -- cards ------------------------------------------------------------------------
@@ -155,7 +181,7 @@ def check_contact_card(
 ) -> CheckResult:
     """A member sending someone's contact card (名片) is a classic ad."""
     if kind is not MessageKind.CONTACT_CARD:
-        return CheckResult("contact_card", False, 0.0, "不是名片")
+        return _NOT_CONTACT_CARD
     cid = attachment.contact_id if attachment else ""
     if cid and cid in allowed_contacts:
         return CheckResult("contact_card", False, 0.0, f"名片在白名单内：{cid}")
@@ -167,7 +193,7 @@ def check_mini_program(
     kind: MessageKind, attachment: Attachment | None, allowed_app_ids: Collection[str] = ()
 ) -> CheckResult:
     if kind is not MessageKind.MINI_PROGRAM:
-        return CheckResult("mini_program", False, 0.0, "不是小程序")
+        return _NOT_MINI_PROGRAM
     app_id = attachment.app_id if attachment else ""
     if app_id and app_id in allowed_app_ids:
         return CheckResult("mini_program", False, 0.0, f"小程序在白名单内：{app_id}")
@@ -181,7 +207,7 @@ def check_link_card(
     kind: MessageKind, attachment: Attachment | None, allowed_domains: Collection[str] = ()
 ) -> CheckResult:
     if kind is not MessageKind.LINK:
-        return CheckResult("link_card", False, 0.0, "不是链接卡片")
+        return _NOT_LINK_CARD
     url = attachment.url if attachment else ""
     host = _host(url.strip().lower()) if url else ""
     if host and domain_allowed(host, allowed_domains):
@@ -191,6 +217,33 @@ def check_link_card(
 
 
 # -- lexicon ------------------------------------------------------------------------
+
+
+_Trie = dict[str, "_Trie"]
+
+
+def _trie_pattern(terms: Iterable[str]) -> str:
+    """One regex for many literal terms, factored as a trie ("加微信|加群" ->
+    "加(?:微信|群)"), so the engine tests one branch per character instead of
+    every term at every position.  Longer terms win (greedy alternation order)."""
+    trie: _Trie = {}
+    for term in terms:
+        node = trie
+        for ch in term:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: _Trie) -> str:
+        ends = "" in node
+        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if ends:
+            return "(?:" + body + ")?"
+        return body
+
+    return build(trie)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,8 +262,7 @@ class Lexicon:
                 weights[t] = max(weights.get(t, 0.0), min(max(w, 0.0), 1.0))
         if not weights:
             return cls({}, None)
-        alternatives = sorted(weights, key=len, reverse=True)
-        return cls(weights, re.compile("|".join(map(re.escape, alternatives))))
+        return cls(weights, re.compile(_trie_pattern(weights)))
 
     @classmethod
     def parse(cls, text: str) -> Lexicon:
@@ -237,9 +289,9 @@ def default_lexicon() -> Lexicon:
 
 def check_lexicon(p: Prepared, lexicon: Lexicon | None = None) -> CheckResult:
     lex = lexicon if lexicon is not None else default_lexicon()
-    found = lex.matches(p.compact)
+    found = lex.matches(p.norm)
     if not found:
-        return CheckResult("lexicon", False, 0.0, "没有广告用语")
+        return _NO_TERMS
     keep = 1.0
     for term in found:
         keep *= 1.0 - lex.weights[term]

@@ -116,26 +116,73 @@ def _t2s() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
-# -- WeChat / QQ spellings ---------------------------------------------------
-# Latin-letter spellings need letter boundaries so that "dev", "vxe", "wxid"
-# are left alone.
-_WECHAT_WORDS = re.compile(
-    r"(?<![a-z])(?:weixin|wechat|weixing|vx|wx|v信|w信)(?![a-z])"
-    r"|(?:薇信|威信|徽信|危信|維信|嶶信|微芯|薇芯|威芯|微x|威x|薇x|微v|薇v|威v)"
+# -- WeChat / QQ spellings, "x点com" ---------------------------------------------
+# One flat regex, one pass.  Every alternative starts with a literal character
+# so the engine can skip positions by a first-character test; the callback
+# picks the replacement from the matched text and checks the letter
+# boundaries (so "dev", "avx", "wxid" are left alone).
+_TLDS = r"(?=(?:com|cn|net|org|top|xyz|vip|cc|me|io)(?![a-z]))"
+_WX_SPELLINGS = [
+    "weixin",
+    "weixing",
+    "wechat",
+    "vx",
+    "wx",
+    "v信",
+    "w信",
+    "薇信",
+    "威信",
+    "徽信",
+    "危信",
+    "維信",
+    "嶶信",
+    "微芯",
+    "薇芯",
+    "威芯",
+    "微x",
+    "威x",
+    "薇x",
+    "微v",
+    "薇v",
+    "威v",
+]
+_QQ_SPELLINGS = ["扣扣", "抠抠", "扣q", "企鹅号", "企鹅", "qq"]
+_CONTACT = re.compile(
+    "|".join(
+        [
+            *(f"{w}(?![a-z])" if w[-1].isascii() else w for w in _WX_SPELLINGS),
+            *(f"{lead}{v}(?![信a-z])" for lead in ("加", r"\+", "十") for v in "v薇威微徽"),
+            r"v(?=[:：号]|[是为][a-z0-9])",
+            r"薇(?=[:：号a-z0-9])",
+            *(f"{q}(?![a-z])" if q == "qq" else q for q in _QQ_SPELLINGS),
+            r"q(?=[:：号群]|\d{5})",
+            r"\+(?=微信|qq)",
+            r"十(?=微信|qq)",
+            f"点{_TLDS}",
+            f"。{_TLDS}",
+            f"dot{_TLDS}",
+        ]
+    )
 )
-# "加v", "加薇", "加微", "加威", "+v" (not already followed by 信).
-_ADD_WECHAT = re.compile(r"(?:加|\+|十)(?:v|薇|威|微|徽)(?![信a-z])")
-# a bare "v" / "薇" introducing an id: "v:abc123", "薇 abc123", "v号"
-_BARE_WECHAT = re.compile(r"(?<![a-z])v(?=[:：号]|[是为][a-z0-9])|薇(?=[:：号a-z0-9])")
-_QQ_WORDS = re.compile(
-    r"扣扣|抠抠|扣q|企鹅号|企鹅|(?<![a-z])qq(?![a-z])|(?<![a-z])q(?=[:：号群]|\d{5})"
-)
-# "+微信", "+qq", "十qq" -> 加…
-_PLUS_CONTACT = re.compile(r"[+十](?=微信|qq)")
-# "abc点com", "abc。cn" -> "abc.com"
-_DOT_WORD = re.compile(
-    r"(?<=[a-z0-9])(?:点|。|dot)(?=(?:com|cn|net|org|top|xyz|vip|cc|me|io)(?![a-z]))"
-)
+_QQ_SET = frozenset(_QQ_SPELLINGS) | {"q"}
+
+
+def _contact(m: re.Match[str]) -> str:
+    t = m.group()
+    i = m.start()
+    prev = m.string[i - 1] if i else ""
+    if t in ("点", "。", "dot"):
+        return "." if prev.isascii() and prev.isalnum() else t
+    if "a" <= t[0] <= "z" and "a" <= prev <= "z":
+        return t  # inside a Latin word
+    if t in _QQ_SET:
+        return "qq"
+    if t in ("+", "十"):
+        return "加"
+    if len(t) == 2 and t[0] in "加+十" and t[1] in "v薇威微徽":
+        return "加微信"
+    return "微信"
+
 
 # -- numbers -------------------------------------------------------------------
 _NUMBER_WORDS = str.maketrans(
@@ -163,13 +210,10 @@ _NUMBER_WORDS = str.maketrans(
     }
 )
 _NUMBER_WORD_RUN = re.compile(r"[0-9零一幺壹二贰三叁四肆五伍六陆七柒八捌九玖]{6,}")
-_HAS_NUMBER_WORD = re.compile(r"[零一幺壹二贰三叁四肆五伍六陆七柒八捌九玖]")
 # o / l / i standing in for 0 / 1 inside a long digit run ("13800l38OOO")
 _LOOKALIKE_DIGIT_RUN = re.compile(r"(?<![a-z])[0-9oli]{7,}(?![a-z])")
-_HAS_LOOKALIKE_DIGIT = re.compile(r"[oli]")
+_HAS_LOOKALIKE_DIGIT = re.compile(r"\d[oli]|[oli]\d")
 _FOLD_DIGIT = str.maketrans({"o": "0", "l": "1", "i": "1"})
-# A cheap gate: most messages contain none of these, so the regex passes are skipped.
-_CONTACT_HINT = re.compile(r"[vwq+十薇威徽危維嶶扣抠企微]")
 
 
 def _number_run(m: re.Match[str]) -> str:
@@ -203,16 +247,7 @@ def normalize(text: str) -> str:
 
 
 def _fold_contacts_and_numbers(text: str) -> str:
-    if _HAS_NUMBER_WORD.search(text):
-        text = _NUMBER_WORD_RUN.sub(_number_run, text)
+    text = _NUMBER_WORD_RUN.sub(_number_run, text)
     if _HAS_LOOKALIKE_DIGIT.search(text):
         text = _LOOKALIKE_DIGIT_RUN.sub(_lookalike_run, text)
-    if _CONTACT_HINT.search(text):
-        text = _WECHAT_WORDS.sub("微信", text)
-        text = _ADD_WECHAT.sub("加微信", text)
-        text = _BARE_WECHAT.sub("微信", text)
-        text = _QQ_WORDS.sub("qq", text)
-        text = _PLUS_CONTACT.sub("加", text)
-    if "点" in text or "。" in text or "dot" in text:
-        text = _DOT_WORD.sub(".", text)
-    return text
+    return _CONTACT.sub(_contact, text)

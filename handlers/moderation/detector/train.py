@@ -78,10 +78,11 @@ def fit(
     l2: float = 1e-4,
     epochs: int = 300,
     lr: float = 0.05,
-    min_df: int = 1,
+    min_df: int = 2,
     meta: dict[str, object] | None = None,
 ) -> Classifier:
-    """Logistic regression on :func:`features`, classes weighted to equal mass."""
+    """Logistic regression on :func:`features` (n-gram counts), classes weighted
+    to equal mass."""
     import numpy as np
 
     docs = [features(normalize(t)) for t, _ in examples]
@@ -92,7 +93,7 @@ def fit(
     rows_l: list[int] = []
     cols_l: list[int] = []
     for r, d in enumerate(docs):
-        idx = sorted(vocab[g] for g in d if g in vocab)
+        idx = [vocab[g] for g in d if g in vocab]
         rows_l.extend([r] * len(idx))
         cols_l.extend(idx)
     rows = np.asarray(rows_l, dtype=np.int64)
