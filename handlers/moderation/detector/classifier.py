@@ -38,6 +38,7 @@ _URL = re.compile(
     r"(?:https?://|www\.)[-a-z0-9./?=&_%#]+|(?:[a-z0-9-]+\.)+[a-z]{2,6}(?:/[-a-z0-9./?=&_%#]*)?"
 )
 _DIGITS = re.compile(r"\d+")
+_ANY_DIGIT = re.compile(r"\d")
 
 
 def _digit_shape(m: re.Match[str]) -> str:
@@ -56,6 +57,8 @@ def shape(norm: str) -> str:
     """The normalised text with links and numbers replaced by placeholders."""
     if "." in norm or "/" in norm:
         norm = _URL.sub("U", norm)
+    if not _ANY_DIGIT.search(norm):
+        return norm
     return _DIGITS.sub(_digit_shape, norm)
 
 
