@@ -1,0 +1,163 @@
+"""Train the shipped ad classifier, reproducibly, from redistributable data only.
+
+    python -m handlers.moderation.detector.train [--data ../shared/data/ads] [--out PATH]
+
+Training data (see ``data/ATTRIBUTION.md``):
+
+* ``data/examples.tsv``: examples written for qunbot (Apache-2.0);
+* ``qqgroup_dev.tsv`` (siuank/ADDetector4J, MIT), read in place from ``--data``;
+* ``qqgroup_violations_tiny.tsv`` (hhhhc-da/nonebot2-review, MIT), read in
+  place: its normal rows, and those of its violation rows that advertise
+  (a link, a shop code, a group or a price: :func:`_tiny_row_is_ad`); its
+  other violations (insults, lewd chat) are not ads and are left out.
+
+Sets without a licence (sms_mudou, gamechat) are never read here.  The fit is
+deterministic: full-batch logistic regression with Adam and L2 on binary
+character 1-3-gram features (numpy at training time only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections import Counter
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from .classifier import MODEL_FILE, Classifier, features
+from .normalize import normalize
+
+DEFAULT_DATA = Path("../shared/data/ads")
+MIT_SETS = ("qqgroup_dev.tsv", "qqgroup_violations_tiny.tsv")
+
+Example = tuple[str, bool]
+
+
+def read_tsv(path: Path) -> list[Example]:
+    out: list[Example] = []
+    for line in path.read_text("utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        label, _, text = line.partition("\t")
+        if label in ("0", "1"):
+            out.append((text, label == "1"))
+    return out
+
+
+def own_examples() -> list[Example]:
+    text = resources.files(__package__).joinpath("data/examples.tsv").read_text("utf-8")
+    out: list[Example] = []
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            label, _, t = line.partition("\t")
+            out.append((t, label == "1"))
+    return out
+
+
+_TINY_AD = re.compile(r"http|淘|券|群|¥|￥|元|亓|💰|包邮|秒杀|\d+r|赞助")
+
+
+def _tiny_row_is_ad(text: str) -> bool:
+    return bool(_TINY_AD.search(text))
+
+
+def mit_examples(data: Path) -> list[Example]:
+    rows = read_tsv(data / "qqgroup_dev.tsv")
+    for text, label in read_tsv(data / "qqgroup_violations_tiny.tsv"):
+        if not label:
+            rows.append((text, False))
+        elif _tiny_row_is_ad(text):
+            rows.append((text, True))
+    return rows
+
+
+def fit(
+    examples: Sequence[Example],
+    *,
+    l2: float = 1e-4,
+    epochs: int = 300,
+    lr: float = 0.05,
+    min_df: int = 2,
+    meta: dict[str, object] | None = None,
+) -> Classifier:
+    """Logistic regression on :func:`features` (n-gram counts), classes weighted
+    to equal mass."""
+    import numpy as np
+
+    docs = [features(normalize(t)) for t, _ in examples]
+    df: Counter[str] = Counter()
+    for d in docs:
+        df.update(d)
+    vocab = {g: i for i, g in enumerate(sorted(g for g, c in df.items() if c >= min_df))}
+    rows_l: list[int] = []
+    cols_l: list[int] = []
+    for r, d in enumerate(docs):
+        idx = [vocab[g] for g in d if g in vocab]
+        rows_l.extend([r] * len(idx))
+        cols_l.extend(idx)
+    rows = np.asarray(rows_l, dtype=np.int64)
+    cols = np.asarray(cols_l, dtype=np.int64)
+    y = np.asarray([1.0 if lab else 0.0 for _, lab in examples])
+    n, v = len(examples), len(vocab)
+    pos = max(y.sum(), 1.0)
+    neg = max(n - y.sum(), 1.0)
+    sw = np.where(y == 1.0, n / (2 * pos), n / (2 * neg))
+    w = np.zeros(v)
+    b = 0.0
+    m_w = np.zeros(v)
+    v_w = np.zeros(v)
+    m_b = v_b = 0.0
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    for t in range(1, epochs + 1):
+        z = b + np.bincount(rows, weights=w[cols], minlength=n)
+        p = 1.0 / (1.0 + np.exp(-z))
+        err = (p - y) * sw / n
+        g_w = np.bincount(cols, weights=err[rows], minlength=v) + l2 * w
+        g_b = float(err.sum())
+        m_w = beta1 * m_w + (1 - beta1) * g_w
+        v_w = beta2 * v_w + (1 - beta2) * g_w * g_w
+        m_b = beta1 * m_b + (1 - beta1) * g_b
+        v_b = beta2 * v_b + (1 - beta2) * g_b * g_b
+        corr1 = 1 - beta1**t
+        corr2 = 1 - beta2**t
+        w -= lr * (m_w / corr1) / (np.sqrt(v_w / corr2) + eps)
+        b -= lr * (m_b / corr1) / (np.sqrt(v_b / corr2) + eps)
+    inv = sorted(vocab, key=vocab.__getitem__)
+    weights = {g: float(x) for g, x in zip(inv, w, strict=True) if abs(x) >= 1e-3}
+    return Classifier(weights=weights, bias=float(b), meta=dict(meta or {}))
+
+
+def training_set(data: Path) -> list[Example]:
+    return own_examples() + mit_examples(data)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of the MIT sets")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=Path(str(resources.files(__package__).joinpath(MODEL_FILE))),
+    )
+    args = ap.parse_args(argv)
+    examples = training_set(args.data)
+    ads = sum(1 for _, lab in examples if lab)
+    model = fit(
+        examples,
+        meta={
+            "trained_on": ["data/examples.tsv (qunbot)", *MIT_SETS],
+            "examples": len(examples),
+            "ads": ads,
+        },
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    model.save(args.out)
+    print(
+        f"trained on {len(examples)} examples ({ads} ads), {len(model.weights)} weights -> {args.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

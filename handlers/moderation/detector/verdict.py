@@ -1,0 +1,156 @@
+"""The detector: every check on one message, weighed into a :class:`Verdict`.
+
+    detector = Detector()                       # shipped classifier and lexicon
+    verdict = detector.judge(Sample(text="加微信 abc12345 领福利"))
+    verdict.decision, verdict.score, verdict.reasons
+
+Checks that need state the detector does not keep (QR codes in images,
+flooding, newcomer probation) are run by their owners and passed in as
+``extra`` results: :meth:`Detector.judge` weighs them like its own.
+
+Combination: a noisy OR of the hits' scores, ``1 - prod(1 - s)``, so two
+independent pieces of evidence (a phone number and ad wording) add up, while
+a clean check adds nothing.  ``review`` and ``ad`` thresholds map the score to
+a :class:`Decision`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from bot.vocab.events import Attachment, MessageKind
+
+from .checks import (
+    Lexicon,
+    Prepared,
+    check_contact_card,
+    check_lexicon,
+    check_link_card,
+    check_links,
+    check_mini_program,
+    check_phone_number,
+    check_qq_number,
+    check_wechat_id,
+    default_lexicon,
+    prepare,
+)
+from .classifier import Classifier, default_classifier
+from .results import CheckResult, Decision, Verdict
+
+REVIEW_THRESHOLD = 0.5
+AD_THRESHOLD = 0.8
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One message as the detector sees it, with the group's allowlists."""
+
+    text: str
+    kind: MessageKind = MessageKind.TEXT
+    attachment: Attachment | None = None
+    allowed_domains: Collection[str] = frozenset()
+    allowed_app_ids: Collection[str] = frozenset()
+    allowed_contacts: Collection[str] = frozenset()
+    room_id: str | None = None
+    sender_id: str = ""
+
+    def full_text(self) -> str:
+        """The text the text checks read: the message and its card's title / description."""
+        a = self.attachment
+        if a is None or not (a.title or a.description):
+            return self.text
+        return " ".join(s for s in (self.text, a.title, a.description) if s)
+
+
+def combine(checks: Iterable[CheckResult]) -> float:
+    keep = 1.0
+    for c in checks:
+        if c.hit:
+            keep *= 1.0 - min(max(c.score, 0.0), 1.0)
+    return 1.0 - keep
+
+
+@dataclass
+class Detector:
+    classifier: Classifier = field(default_factory=default_classifier)
+    lexicon: Lexicon = field(default_factory=default_lexicon)
+    review_threshold: float = REVIEW_THRESHOLD
+    ad_threshold: float = AD_THRESHOLD
+
+    def text_checks(self, p: Prepared, allowed_domains: Collection[str] = ()) -> list[CheckResult]:
+        return [
+            check_links(p, allowed_domains),
+            check_wechat_id(p),
+            check_qq_number(p),
+            check_phone_number(p),
+            check_lexicon(p, self.lexicon),
+            self.classifier.check(p),
+        ]
+
+    def judge(self, sample: Sample, extra: Sequence[CheckResult] = ()) -> Verdict:
+        p = prepare(sample.full_text())
+        checks = self.text_checks(p, sample.allowed_domains)
+        checks += [
+            check_contact_card(sample.kind, sample.attachment, sample.allowed_contacts),
+            check_mini_program(sample.kind, sample.attachment, sample.allowed_app_ids),
+            check_link_card(sample.kind, sample.attachment, sample.allowed_domains),
+        ]
+        checks.extend(extra)
+        return self.decide(checks)
+
+    def judge_text(self, text: str, allowed_domains: Collection[str] = frozenset()) -> Verdict:
+        return self.decide(self.text_checks(prepare(text), allowed_domains))
+
+    def decide(self, checks: Sequence[CheckResult]) -> Verdict:
+        score = round(combine(checks), 4)
+        if score >= self.ad_threshold:
+            decision = Decision.AD
+        elif score >= self.review_threshold:
+            decision = Decision.REVIEW
+        else:
+            decision = Decision.OK
+        return Verdict(score, decision, tuple(checks))
+
+    def learn(self, text: str, is_ad: bool) -> float:
+        """An admin's verdict (``#广告`` / ``#误判``) teaches the classifier."""
+        return self.classifier.learn(text, is_ad)
+
+
+def parse_line(line: str, fmt: str) -> tuple[str, bool | None]:
+    """``tsv``: ``label<TAB>text`` (label 1 = ad); ``lines``: the text alone."""
+    line = line.rstrip("\r\n")
+    if fmt == "tsv":
+        label, sep, text = line.partition("\t")
+        if sep and label in ("0", "1"):
+            return text, label == "1"
+        return line, None
+    if fmt == "lines":
+        return line, None
+    raise ValueError(f"unknown format {fmt!r} (tsv or lines)")
+
+
+def scan_lines(
+    lines: Iterable[str], fmt: str = "lines", detector: Detector | None = None
+) -> Iterator[dict[str, object]]:
+    """One dict per message, in input order: ``ad`` (the decision is AD), ``score``,
+    ``decision``, ``reasons`` (every hit's reason) and ``label`` when the input has one."""
+    det = detector or Detector()
+    for line in lines:
+        text, label = parse_line(line, fmt)
+        v = det.judge_text(text)
+        row: dict[str, object] = {
+            "ad": v.decision is Decision.AD,
+            "score": v.score,
+            "decision": str(v.decision),
+            "reasons": v.reasons,
+        }
+        if label is not None:
+            row["label"] = int(label)
+        yield row
+
+
+def scan_json_lines(lines: Iterable[str], fmt: str = "lines") -> Iterator[str]:
+    for row in scan_lines(lines, fmt):
+        yield json.dumps(row, ensure_ascii=False)
