@@ -39,12 +39,13 @@ from bot.vocab.events import (
     LogoutEvent,
     room_of,
 )
+from bot.vocab.policy import GroupPolicy
 from bot.welcome_batches import WelcomeScheduler
 from handlers import welcome
 from handlers.activity import ActivityRecorder
 from handlers.base import Context, Handler
 from handlers.command_router import CommandRouter
-from handlers.feature import Feature, JobSpec, Stage, as_result
+from handlers.feature import Feature, JobSpec, Shadow, Stage, as_result
 from handlers.features import FEATURES
 from handlers.services import Services
 from sop.calendar import Calendar, every
@@ -145,6 +146,7 @@ class App:
             alerter=self.alerter,
             feed=self._feed,
             submit=self.submit,
+            fetch_image=getattr(transport, "image_bytes", None),
         )
         self.handler_groups = self._build_features()
         self.dispatcher = Dispatcher(
@@ -339,6 +341,7 @@ class App:
             policies=self.policies,
             policy=policy,
             sessions=self.services.sessions,
+            services=self.services,
         )
         return ctx
 
@@ -393,8 +396,11 @@ class App:
             for kind, apply in feature.effects.items():
                 self.doer.register(kind, functools.partial(apply, services=self.services))
             if feature.shadow is not None:
-                self.doer.set_shadow(feature.name, feature.shadow)
-        stages.setdefault(Stage.COMMANDS, []).append(CommandRouter(specs))
+                check = functools.partial(_shadow_check, feature.shadow, self.services)
+                self.doer.set_shadow(feature.name, check)
+        router = CommandRouter(specs)
+        self.services.commands.update(router.names)
+        stages.setdefault(Stage.COMMANDS, []).append(router)
         return [stages[stage] for stage in sorted(stages)]
 
     def _add_jobs(self) -> None:
@@ -418,6 +424,7 @@ class App:
             bot_id=self.bot_id or (self.transport.self_id or ""),
             policies=self.policies,
             sessions=self.services.sessions,
+            services=self.services,
         )
 
     async def remind_newcomers(self) -> int:
@@ -427,6 +434,12 @@ class App:
         result = await welcome.remind_newcomers(self.context_for_job(), now)
         await self.doer.do(result, welcome.feature.name, f"remind-now@{now.isoformat()}")
         return len(result.effects)
+
+
+def _shadow_check(
+    shadow: Shadow, services: Services, policy: GroupPolicy, action: Action
+) -> bool | Awaitable[bool]:
+    return shadow(policy, action, services)
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:

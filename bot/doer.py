@@ -8,18 +8,22 @@ owner closing a pause, and whatever a feature registers for its own effect
 types — and then hands the actions to the executor (outbox, governor,
 transport, audit).  Switches live here, not in handlers:
 
-* **shadow mode**: a feature with a ``shadow`` predicate that holds in a
-  group has its actions there audited as ``shadow`` and not done (its
-  effects, which are records, still apply);
+* **shadow mode**: a feature with a ``shadow`` predicate that holds for an
+  action in its group has that action audited as ``shadow`` and not done
+  (its effects, which are records, still apply);
 * **dry-run** is the governor's, one step further down.
 
-An effect that fails raises to the caller (the dispatcher's error hook counts
+An effect's applier may answer with a follow-up Result (a case opened gets
+its number, then the warning that quotes it): it is done like the first,
+with the same origin, so the same switches hold.  An effect that fails
+raises to the caller (the dispatcher's error hook counts
 and alerts it), and the actions of that result are not queued: nothing is
 done on a decision whose record could not be written.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
@@ -37,7 +41,7 @@ from bot.vocab.effects import (
     LogConnection,
     QueueWelcome,
 )
-from bot.vocab.events import Event
+from bot.vocab.events import Event, room_of
 from bot.vocab.keys import event_key, stamp
 from bot.vocab.policy import GroupPolicy
 from handlers.base import Result
@@ -48,6 +52,7 @@ log = logging.getLogger(__name__)
 
 Apply = Callable[[Any], Awaitable[object]]
 Submit = Callable[[Sequence[Action]], Awaitable[None]]
+ShadowCheck = Callable[[GroupPolicy, Action], "bool | Awaitable[bool]"]
 
 
 class Doer:
@@ -61,7 +66,7 @@ class Doer:
         welcomes: WelcomeStore,
         wake_welcomes: Callable[[], None],
         close_pause: Callable[[ClosePause], Awaitable[object]],
-        shadow: Mapping[str, Callable[[GroupPolicy], bool]] | None = None,
+        shadow: Mapping[str, ShadowCheck] | None = None,
     ) -> None:
         self._repo = repo
         self._policies = policies
@@ -88,7 +93,7 @@ class Doer:
             raise ValueError(f"{kind.__name__} already has an applier")
         self._appliers[kind] = apply
 
-    def set_shadow(self, feature: str, shadow: Callable[[GroupPolicy], bool]) -> None:
+    def set_shadow(self, feature: str, shadow: ShadowCheck) -> None:
         self._shadow[feature] = shadow
 
     async def do(self, result: Result, origin: str = "", cause: Event | str = "") -> None:
@@ -97,11 +102,16 @@ class Doer:
         ``origin``: the feature that decided (its shadow switch, its keys);
         ``cause``: the event or the calendar run key that led to it.  Every
         action without a key or a window gets them here (:func:`stamp`)."""
+        follow: list[Result] = []
         for effect in result.effects:
             apply = self._appliers.get(type(effect))
             if apply is None:
                 raise TypeError(f"no applier for the effect {type(effect).__name__}")
-            await apply(effect)
+            answer = await apply(effect)
+            if isinstance(answer, Result):
+                follow.append(answer)
+        for more in follow:
+            await self.do(more, origin, cause)
         if not result.actions:
             return
         if isinstance(cause, str):
@@ -113,17 +123,24 @@ class Doer:
         ]
         shadow = self._shadow.get(origin)
         if shadow is not None:
-            actions = await self._shadow_out(actions, origin, shadow)
+            room = None if isinstance(cause, str) else room_of(cause)
+            actions = await self._shadow_out(actions, origin, shadow, room)
         if actions:
             await self._submit(actions)
 
     async def _shadow_out(
-        self, actions: list[Action], origin: str, shadow: Callable[[GroupPolicy], bool]
+        self, actions: list[Action], origin: str, shadow: ShadowCheck, room: str | None
     ) -> list[Action]:
+        """``room``: the group of the cause, for actions without one (a private
+        notice about something that happened there)."""
         kept: list[Action] = []
         for action in actions:
-            policy = self._policies.get(action.room_id) if action.room_id else None
-            if policy is None or not shadow(policy):
+            where = action.room_id or room
+            policy = self._policies.get(where) if where else None
+            verdict = shadow(policy, action) if policy is not None else False
+            if inspect.isawaitable(verdict):
+                verdict = await verdict
+            if not verdict:
                 kept.append(action)
                 continue
             self.shadowed += 1
@@ -133,11 +150,11 @@ class Doer:
                 action=action_name(action),
                 kind=str(action.kind),
                 status="shadow",
-                room_id=action.room_id,
-                target_id=getattr(action, "member_id", None),
+                room_id=where,
+                target_id=getattr(action, "member_id", None) or getattr(action, "to_contact", None),
                 key=action.key or None,
                 reason=action.reason,
-                detail={"feature": origin, **to_payload(action)},
+                detail={"feature": origin, "rule": action.rule, **to_payload(action)},
             )
         return kept
 

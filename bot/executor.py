@@ -137,6 +137,9 @@ class Executor:
         # Actions waiting for a retry: (due on the monotonic clock, seq, key).
         self._later: list[tuple[float, int, str]] = []
         self._later_actions: dict[str, Action] = {}
+        # Actions waiting for another to finish first (``Action.after``), by that key.
+        self._parked: dict[str, list[tuple[str, Action]]] = {}
+        self._flying: set[str] = set()  # keys being executed right now
         self._later_seq = 0
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -154,7 +157,14 @@ class Executor:
     def pending(self) -> int:
         """Actions submitted and not yet finished (queued, waiting for a
         retry, or being executed)."""
-        return len(self._actions) + len(self._later_actions) + self._in_flight + self._submitting
+        parked = sum(len(v) for v in self._parked.values())
+        return (
+            len(self._actions)
+            + len(self._later_actions)
+            + parked
+            + self._in_flight
+            + self._submitting
+        )
 
     @property
     def account_id(self) -> str:
@@ -250,9 +260,30 @@ class Executor:
         )
         mono = self._clock.monotonic()
         for key in added:
-            self._enqueue(key, keyed[key], mono)
+            action = keyed[key]
+            if action.after and self._unfinished(action.after):
+                self._parked.setdefault(action.after, []).append((key, action))
+            else:
+                self._enqueue(key, action, mono)
         if added:
             self._idle.clear()
+            self._wake.set()
+
+    def _unfinished(self, key: str) -> bool:
+        return (
+            key in self._actions
+            or key in self._later_actions
+            or key in self._flying
+            or any(key == k for waiting in self._parked.values() for k, _ in waiting)
+        )
+
+    def _release(self, key: str) -> None:
+        """The actions that waited for ``key`` may go now (whatever its outcome)."""
+        waiting = self._parked.pop(key, [])
+        mono = self._clock.monotonic()
+        for child, action in waiting:
+            self._enqueue(child, action, mono)
+        if waiting:
             self._wake.set()
 
     def _enqueue(self, key: str, action: Action, mono: float) -> None:
@@ -316,6 +347,7 @@ class Executor:
         self._actions.clear()
         self._later.clear()
         self._later_actions.clear()
+        self._parked.clear()  # still pending in the outbox: the next start sends them
         self._idle.set()
 
     def halt(self) -> None:
@@ -375,6 +407,7 @@ class Executor:
             if action is None:
                 continue
             self._in_flight += 1
+            self._flying.add(entry.id)
             try:
                 if isinstance(at, Refusal):
                     await self._refused(entry.id, action, at)
@@ -386,6 +419,7 @@ class Executor:
                 log.exception("executor failed around %s", entry.id)
             finally:
                 self._in_flight -= 1
+                self._flying.discard(entry.id)
 
     async def _wait(self, seconds: float) -> None:
         self._wake.clear()
@@ -484,10 +518,12 @@ class Executor:
         error: str | None = None,
     ) -> None:
         at = self._clock.now()
+        self._flying.discard(key)
         try:
             await self._repo.outbox_finish(key, status, at, result=result, error=error)
         except Exception:
             log.exception("could not record the outcome of %s", key)
+        self._release(key)
         detail = _detail(action)
         if result:
             detail["result"] = result

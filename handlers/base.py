@@ -23,6 +23,7 @@ from bot.vocab.policy import GroupPolicy
 if TYPE_CHECKING:
     from bot.config import BotConfig
     from bot.policies import PolicyBook
+    from handlers.services import Services
     from storage.repo import Repository
 
 Submit = Callable[[Sequence[Action]], Awaitable[None]]
@@ -40,6 +41,7 @@ class Context:
     policies: PolicyBook
     policy: GroupPolicy | None = None
     sessions: Any = None  # the async session factory: a feature builds its stores on it
+    services: Services | None = None  # what the app hands features (per-app state too)
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,8 @@ TriggerFor = Callable[[tzinfo, Any], "BaseTrigger"]
 #: Applies a feature's effect: called as ``fn(effect, services=...)``.
 EffectFn = Callable[..., Awaitable[None]]
 Setup = Callable[["Services"], Sequence[Handler]]
+#: Whether an action of the feature is only recorded in this group (shadow mode).
+Shadow = Callable[[GroupPolicy, Action, "Services"], "bool | Awaitable[bool]"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -160,8 +162,9 @@ class Feature:
     in a group when the section's ``enabled`` (if it has one) is true.
     ``tables``: the SQLAlchemy tables it owns (migrations must create them).
     ``texts``: its default user-facing texts that are not in the section.
-    ``shadow``: whether, in a group, its actions are only recorded (audited as
-    ``shadow``) and not done — applied by ``bot.doer``, never in a handler.
+    ``shadow``: whether, in a group, an action of it is only recorded (audited
+    as ``shadow``) and not done — asked by ``bot.doer``, never in a handler;
+    the action's ``rule`` says which of the feature's rules decided it.
     """
 
     name: str
@@ -170,7 +173,7 @@ class Feature:
     tables: Sequence[Table] = ()
     texts: Mapping[str, str] = field(default_factory=dict)
     setup: Setup | None = None
-    shadow: Callable[[GroupPolicy], bool] | None = None
+    shadow: Shadow | None = None
     handlers: list[FunctionHandler] = field(default_factory=list)
     commands: list[CommandSpec] = field(default_factory=list)
     jobs: list[JobSpec] = field(default_factory=list)

@@ -9,13 +9,14 @@ step, which sees every event before any feature.
 
 from __future__ import annotations
 
-from handlers import connection, help, joining, membership, pauses, welcome
+from handlers import connection, help, joining, membership, moderation, pauses, welcome
 from handlers.feature import Feature
 
 FEATURES: tuple[Feature, ...] = (
     membership.feature,  # who is in a group: member lists, joins, leaves, roles
     connection.feature,  # logins, logouts, lost connections
     joining.feature,  # an owner's invitation; adopting the group
+    moderation.feature,  # ads in every form: judged, escalated, explained
     welcome.feature,  # the welcome ritual
     pauses.feature,  # #解除暂停
     help.feature,  # #帮助, #规则

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.vocab.actions import Action
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from storage.repo import Repository
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Services:
     config: BotConfig
     repo: Repository
@@ -27,6 +27,12 @@ class Services:
     alerter: Alerter
     feed: Callable[[Event], None]  # events a handler finds (a member list's joins)
     submit: Callable[[Sequence[Action]], Awaitable[None]]
+    #: the bytes of an image message (paced by the transport); raises if unavailable
+    fetch_image: Callable[[str], Awaitable[bytes]] | None = None
+    #: every command name and alias the router answers (filled when it is built)
+    commands: set[str] = field(default_factory=set)
+    #: per-app objects a feature keeps (its detector, its caches), by feature name
+    shared: dict[str, Any] = field(default_factory=dict)
 
     @property
     def account_id(self) -> str:

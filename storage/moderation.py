@@ -312,6 +312,12 @@ class ModerationStore:
             )
             return (await session.execute(stmt)).scalar_one_or_none() is not None
 
+    async def allowed(self) -> list[tuple[str, str]]:
+        """Every (room, member) an admin exempted."""
+        stmt = select(AllowedMember).where(AllowedMember.account_id == self.account_id)
+        async with self._sessions() as session:
+            return [(r.room_id, r.member_id) for r in (await session.scalars(stmt)).all()]
+
     async def is_allowed(self, room_id: str, member_id: str) -> bool:
         async with self._sessions() as session:
             key = (self.account_id, room_id, member_id)

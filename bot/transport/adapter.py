@@ -44,6 +44,7 @@ from bot.vocab.actions import (
     AcceptFriendship,
     AcceptRoomInvitation,
     Action,
+    AddMember,
     RemoveMember,
     Say,
     SendLink,
@@ -513,6 +514,10 @@ class WechatyTransport:
         if isinstance(action, RemoveMember):
             room = await self._room(action.room)
             await room.delete(self._bot.Contact.load(action.member_id))
+            return None
+        if isinstance(action, AddMember):
+            room = await self._room(action.room)
+            await room.add(self._bot.Contact.load(action.member_id))
             return None
         if isinstance(action, AcceptRoomInvitation):
             # The SDK's RoomInvitation.accept() re-reads the payload afterwards

@@ -39,8 +39,10 @@ class Priority(enum.IntEnum):
 class Action:
     reason: str = ""  # why: written to the audit log
     priority: Priority = Priority.REPLY
-    key: str = ""  # idempotency key; the executor fills one in if empty
+    key: str = ""  # idempotency key; the doer fills one in if empty (keys.stamp)
     not_after: datetime | None = None  # still worth doing until then (aware UTC)
+    rule: str = ""  # the deciding feature's rule (e.g. "ads"): its shadow switch reads it
+    after: str = ""  # the key of an action to finish first (tell the member, then remove)
 
     kind: ActionKind = field(init=False, default=ActionKind.MESSAGE)
 
@@ -75,6 +77,16 @@ class RemoveMember(Action):
     room: str
     member_id: str
     kind: ActionKind = field(init=False, default=ActionKind.REMOVE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddMember(Action):
+    """Bring a contact (back) into a group: WeChat adds a friend directly, or
+    sends a friend who is not one an invitation, depending on the group."""
+
+    room: str
+    member_id: str
+    kind: ActionKind = field(init=False, default=ActionKind.INVITE)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,6 +139,7 @@ for _cls in (
     Say,
     SendLink,
     RemoveMember,
+    AddMember,
     AcceptRoomInvitation,
     AcceptFriendship,
     SetAnnouncement,

@@ -85,19 +85,36 @@ class ActionLog:
         self._seen = len(self.entries)
         return fresh
 
-    def expect(self, *patterns: Like) -> None:
-        """Exactly these actions finished since the previous call, in this order."""
+    def expect(self, *patterns: Like, in_order: bool = True) -> list[tuple[Action, str]]:
+        """Exactly these actions finished since the previous call, in this order
+        (``in_order=False``: in any order — actions of different kinds or
+        conversations are paced apart, so their relative order is not the
+        bot's promise).  Returns them."""
         fresh = self.new()
-        ok = len(fresh) == len(patterns) and all(
-            p.matches(a, s) for p, (a, s) in zip(patterns, fresh, strict=True)
-        )
+        if in_order:
+            ok = len(fresh) == len(patterns) and all(
+                p.matches(a, s) for p, (a, s) in zip(patterns, fresh, strict=True)
+            )
+        else:
+            left = list(fresh)
+            for p in patterns:
+                hit = next((e for e in left if p.matches(*e)), None)
+                if hit is not None:
+                    left.remove(hit)
+            ok = len(fresh) == len(patterns) and not left
         assert ok, (
             "the bot's actions were not the expected ones\n  expected:\n    "
             + "\n    ".join(map(repr, patterns))
             + "\n  done:\n    "
             + "\n    ".join(_show(a, s) for a, s in fresh)
         )
+        return fresh
 
     def nothing(self) -> None:
         """No action finished since the previous call."""
         self.expect()
+
+
+def order_of(done: list[tuple[Action, str]], *kinds: type[Action]) -> list[str]:
+    """The names of ``done``'s actions of these kinds, in the order they finished."""
+    return [type(a).__name__ for a, _ in done if isinstance(a, kinds)]

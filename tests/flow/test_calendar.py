@@ -163,7 +163,7 @@ async def test_a_second_process_on_the_same_database_does_not_repeat_a_run(
 
 def test_reminder_and_reconciliation_are_app_wide_calendar_jobs(tmp_path: Path) -> None:
     bot = Harness(tmp_path)
-    assert set(bot.app.calendar.jobs) == {
+    assert {
         ("welcome.remind-newcomers", ""),
         ("reconcile-members", ""),
-    }
+    } <= set(bot.app.calendar.jobs)
