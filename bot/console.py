@@ -66,6 +66,7 @@ _SHOWN_AUDIT = {
     "dry_run": "🧪 dry run (not sent)",
     "expired": "⌛ expired (not sent)",
     "in_doubt": "❓ in doubt",
+    "shadow": "👻 shadow mode (recorded, not done)",
 }
 
 
