@@ -7,6 +7,8 @@
     qunbot db upgrade         apply database migrations
     qunbot status             what the bot did (reads the database), open pauses
     qunbot pause clear KIND   close a risk-control pause early (audited)
+    qunbot cases              moderation cases (--group ID, --open, --json)
+    qunbot scan FILE|-        the ad detector over a file (--format tsv|lines, --summary)
 
 The config is validated before anything else is built; a broken file stops
 start-up with its errors and changes nothing.
@@ -26,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.cli_moderation import cases_command, moderation_parsers, scan
 from bot.config import (
     BotConfig,
     ConfigError,
@@ -418,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     clear.add_argument(
         "--account", help="another bot account than bot.account (accounts sharing the database)"
     )
+    moderation_parsers(sub)
     args = parser.parse_args(argv)
 
     # The SDK logs every message (text included) at INFO through handlers of its
@@ -436,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         # break into the prompt (-v brings them back).
         logging.getLogger().setLevel(logging.ERROR)
 
+    if args.command == "scan":  # the detector alone: no bot.yaml, no database
+        return scan(args.file, args.format, args.summary)
     if args.command == "config" and args.config_command == "schema":
         print(json.dumps(config_json_schema(), ensure_ascii=False, indent=2))
         return 0
@@ -460,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": _run,
         "db": _db_upgrade,
         "status": lambda c, b: _status(c, b, args.json),
+        "cases": lambda c, b: cases_command(c, b, args),
     }
     try:
         return asyncio.run(runners[args.command](config, base_dir))

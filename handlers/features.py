@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from handlers import connection, help, joining, membership, moderation, pauses, welcome
 from handlers.feature import Feature
+from handlers.moderation import appeals, links
 
 FEATURES: tuple[Feature, ...] = (
     membership.feature,  # who is in a group: member lists, joins, leaves, roles
@@ -20,4 +21,6 @@ FEATURES: tuple[Feature, ...] = (
     welcome.feature,  # the welcome ritual
     pauses.feature,  # #解除暂停
     help.feature,  # #帮助, #规则
+    links.feature,  # #报备, #同意报备, #拒绝报备
+    appeals.feature,  # #申诉, #驳回, #申诉列表
 )

@@ -459,3 +459,33 @@ class AdVerdict(Base):
     case_id: Mapped[int | None] = mapped_column(BIG_ID)
     by: Mapped[str] = mapped_column(ID)
     at: Mapped[datetime]
+
+
+LINK_STATUSES = ("pending", "approved", "declined")
+
+
+class LinkApproval(Base):
+    """A member's request to post a link in a group (#报备) and the admins'
+    answer: once approved, the link (or, with ``whole_domain``, any link of its
+    domain) may be posted there until ``expires_at``.  The id is the request
+    number admins quote."""
+
+    __tablename__ = "link_approvals"
+    __table_args__ = (
+        CheckConstraint(_in("status", LINK_STATUSES), name="status"),
+        Index("ix_link_approvals_account_id_room_id_status", "account_id", "room_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ID)
+    room_id: Mapped[str] = mapped_column(ID)
+    member_id: Mapped[str] = mapped_column(ID)  # who asked
+    url: Mapped[str] = mapped_column(Text)  # as the member wrote it
+    url_key: Mapped[str] = mapped_column(Text)  # domain + path + query, compared exactly
+    domain: Mapped[str] = mapped_column(String(255))  # the host without "www."
+    whole_domain: Mapped[bool] = mapped_column(Boolean)  # the approval covers the domain
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(ID)
+    expires_at: Mapped[datetime | None]  # set when approved

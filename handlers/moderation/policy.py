@@ -14,6 +14,7 @@ from pydantic import Field
 
 from bot.config.fields import ContactId, Template
 from bot.config.sections import Model, register_section
+from handlers.moderation.appeal_policy import AppealPolicy
 from handlers.moderation.invite_policy import InvitePolicy
 from handlers.moderation.link_policy import LinkPolicy
 
@@ -73,6 +74,7 @@ class ModerationPolicy(Model):
     )
     invites: InvitePolicy = Field(default_factory=InvitePolicy)
     links: LinkPolicy = Field(default_factory=LinkPolicy)
+    appeals: AppealPolicy = Field(default_factory=AppealPolicy)
     # Texts (Chinese by default); each declares its placeholders.
     warn_text: Annotated[str, Template(placeholders=_CASE)] = Field(
         default="请勿在群里发广告或引流信息（{reasons}）。再次发送将被移出群聊。"
