@@ -140,6 +140,9 @@ class Executor:
         # Actions waiting for another to finish first (``Action.after``), by that key.
         self._parked: dict[str, list[tuple[str, Action]]] = {}
         self._flying: set[str] = set()  # keys being executed right now
+        #: True while the loop sleeps until an action's turn (pacing, a retry):
+        #: a test clock may then move; otherwise the executor is working.
+        self.waiting_for_time = False
         self._later_seq = 0
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -423,7 +426,11 @@ class Executor:
 
     async def _wait(self, seconds: float) -> None:
         self._wake.clear()
-        await first_of(self._clock.sleep(seconds), self._wake.wait())
+        self.waiting_for_time = True
+        try:
+            await first_of(self._clock.sleep(seconds), self._wake.wait())
+        finally:
+            self.waiting_for_time = False
 
     async def _execute(self, key: str, action: Action) -> None:
         now = self._clock.now()

@@ -37,6 +37,7 @@ from handlers.moderation.policy import ModerationPolicy
 from handlers.moderation.runtime import runtime
 from handlers.parsing import parse_command
 from handlers.services import Services
+from storage.links import LinkApprovals, parse_link
 from storage.moderation import NewCase
 
 log = logging.getLogger(__name__)
@@ -140,11 +141,12 @@ async def _verdict(event: MessageEvent, ctx: Context) -> Verdict:
         hours=mod.probation_hours,
         first_messages=mod.probation_messages,
     )
+    approved = await _approved_domains(event, ctx)
     sample = Sample(
         text=event.text,
         kind=event.kind,
         attachment=event.attachment,
-        allowed_domains=frozenset(mod.allowed_domains),
+        allowed_domains=frozenset(mod.allowed_domains) | approved,
         allowed_app_ids=frozenset(mod.allowed_app_ids),
         allowed_contacts=frozenset(mod.allowed_contacts),
         room_id=event.room_id,
@@ -159,6 +161,24 @@ async def _verdict(event: MessageEvent, ctx: Context) -> Verdict:
     else:
         decision = Decision.OK
     return Verdict(round(score, 4), decision, verdict.checks)
+
+
+async def _approved_domains(event: MessageEvent, ctx: Context) -> frozenset[str]:
+    """Domains of the links in ``event`` an admin approved for this group (#报备)."""
+    assert event.room_id is not None
+    words = [w for w in (event.text or "").split() if "." in w]
+    if event.attachment is not None and event.attachment.url:
+        words.append(event.attachment.url)
+    if not words:
+        return frozenset()
+    approvals = LinkApprovals(ctx.sessions, account_id=ctx.repo.account_id)
+    now = ctx.clock.now()
+    found = set()
+    for word in words[:5]:
+        link = parse_link(word)
+        if link is not None and await approvals.approved(event.room_id, word, now):
+            found.add(link.domain)
+    return frozenset(found)
 
 
 async def _qr(message_id: str, ctx: Context, mod: ModerationPolicy) -> CheckResult:

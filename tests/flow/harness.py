@@ -123,12 +123,19 @@ class Harness:
         """Handle what arrived, then let the executor send it, advancing time as needed."""
         await self.app.settle(send=False)
         waited = 0.0
+        spins = 0  # turns the executor was busy (a slow database write, a send)
         while self.app.executor.pending and waited < max_seconds:
-            if self.clock.sleepers:  # the executor waits for its turn: let time pass
+            # Time moves only while the executor waits for an action's turn, so a
+            # slow machine never ages a reply past its validity; something else
+            # holding it (a disconnected transport) gets time after a while.
+            stuck = spins > 2000 and self.clock.sleepers
+            if self.app.executor.waiting_for_time or stuck:
                 await self.clock.advance(1.0)
                 waited += 1.0
+                spins = 0
             else:  # it is executing: let it finish
                 await asyncio.sleep(0.001)
+                spins += 1
             await self.app.settle(send=False)
         await self.app.settle(send=False)
 

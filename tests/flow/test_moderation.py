@@ -164,3 +164,21 @@ async def test_an_admin_switches_a_shadow_group_to_enforcing(mod: Harness) -> No
         *_told_admins(1, "测试二群"),
         in_order=False,
     )
+
+
+async def test_a_link_an_admin_approved_is_not_an_ad(mod: Harness) -> None:
+    await mod.puppet.member_says(ROOM, "wxid_a", "#报备 https://shop.example.com/sale")
+    await mod.settle()
+    [request] = [a for a, _ in mod.actions.new() if isinstance(a, Say) and a.to_contact == ADMIN]
+    number = request.text.split("编号 ")[1].split("）")[0]
+    await mod.puppet.member_says(ROOM, ADMIN, f"#同意报备 {number}")
+    await mod.settle()
+    mod.actions.new()
+    await mod.puppet.member_sends_link(
+        ROOM, "wxid_a", "https://shop.example.com/sale", "本周读书会资料"
+    )
+    await mod.settle()
+    mod.actions.nothing()
+    await mod.puppet.member_sends_link(ROOM, "wxid_a", "https://t.cn/abc", "点击领取红包")
+    await mod.settle()
+    assert any(isinstance(a, Say) and "请勿" in a.text for a, _ in mod.actions.new())
