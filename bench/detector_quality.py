@@ -42,7 +42,7 @@ from handlers.moderation.detector.results import Decision
 from handlers.moderation.detector.train import (
     Example,
     _tiny_row_is_ad,
-    fit,
+    fit_model,
     own_examples,
     read_tsv,
 )
@@ -177,7 +177,7 @@ def evaluate(data: Path, k: int) -> dict[str, object]:
                 train_rows = mit_training_rows(
                     name, [rows[i] for i in range(len(rows)) if i not in held]
                 )
-                detectors.append(Detector(classifier=fit(base + train_rows)))
+                detectors.append(Detector(classifier=fit_model(base + train_rows)))
             how = f"{k}-fold: trained on own examples + {'+'.join(other) or '-'} + other folds"
         else:
             parts = [list(range(len(rows)))]

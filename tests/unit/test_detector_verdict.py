@@ -113,3 +113,30 @@ def test_model_round_trips_through_its_file(tmp_path: object) -> None:
     clf.save(path)
     again = Classifier.load(path)
     assert abs(again.probability("加微信领福利") - clf.probability("加微信领福利")) < 1e-3
+
+
+def test_shipped_model_weighs_text_checks_with_its_learned_combiner() -> None:
+    det = Detector()
+    assert det.classifier.combiner is not None
+    v = det.judge(Sample(AD))
+    assert v.decision is Decision.AD and v.score >= 0.8
+
+
+def test_card_hit_still_adds_on_top_of_the_learned_combiner() -> None:
+    card = Attachment(title="客服小王", contact_id="wxid_w")
+    v = Detector().judge(Sample(CLEAN, MessageKind.CONTACT_CARD, card))
+    assert v.decision is Decision.AD
+
+
+def test_combiner_survives_the_model_file(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from handlers.moderation.detector.combiner import Combiner
+
+    path = Path(str(tmp_path)) / "m.json.gz"
+    clf = fit([("加微信领福利", True), ("吃饭了吗", False)] * 3, epochs=50)
+    clf.combiner = Combiner(weights={"classifier": 1.5, "lexicon": 2.0}, bias=-0.5)
+    clf.save(path)
+    again = Classifier.load(path)
+    assert again.combiner is not None
+    assert again.combiner.weights["lexicon"] == 2.0 and again.combiner.bias == -0.5

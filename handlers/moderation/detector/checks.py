@@ -101,6 +101,19 @@ def find_hosts(p: Prepared) -> list[str]:
     return [h for h in dict.fromkeys(hosts) if h]
 
 
+def without_links(p: Prepared) -> Prepared:
+    """``p`` with its links removed: an allowlisted link is no evidence for the classifier."""
+    norm = _IP_URL.sub("", _URL_PATH.sub("", p.norm))
+    return Prepared(p.raw, norm)
+
+
+# a link with its path, for removing it whole
+_URL_PATH = re.compile(
+    r"(?:https?://|www\.)[-a-z0-9./?=&_%#:~+]+"
+    rf"|(?<![-a-z0-9.@])(?:[a-z0-9][-a-z0-9]*\.)+(?:{_TLDS})(?![a-z0-9])(?:/[-a-z0-9./?=&_%#:~+]*)?"
+)
+
+
 def check_links(p: Prepared, allowed_domains: Collection[str] = ()) -> CheckResult:
     """Links and bare domains whose host is not on the allowlist."""
     hosts = find_hosts(p)
@@ -110,7 +123,13 @@ def check_links(p: Prepared, allowed_domains: Collection[str] = ()) -> CheckResu
             "links", True, 0.5, f"含有未报备的链接：{'、'.join(bad[:3])}", {"hosts": ",".join(bad)}
         )
     if hosts:
-        return CheckResult("links", False, 0.0, f"链接均在白名单内：{'、'.join(hosts[:3])}")
+        return CheckResult(
+            "links",
+            False,
+            0.0,
+            f"链接均在白名单内：{'、'.join(hosts[:3])}",
+            {"allowed": ",".join(hosts)},
+        )
     return _NO_LINKS
 
 

@@ -24,15 +24,18 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from itertools import repeat
+from itertools import chain, repeat
 from operator import add
 from pathlib import Path
 from typing import Any
 
 from .checks import Prepared, prepare
+from .combiner import Combiner
 from .results import CheckResult
 
 MODEL_FILE = "data/classifier.json.gz"
+# /2: binary n-gram features and an optional learned combiner
+FORMAT = "qunbot-ngram-lr/2"
 
 _URL = re.compile(
     r"(?:https?://|www\.)[-a-z0-9./?=&_%#]+|(?:[a-z0-9-]+\.)+[a-z]{2,6}(?:/[-a-z0-9./?=&_%#]*)?"
@@ -63,11 +66,14 @@ def shape(norm: str) -> str:
 
 
 def features(norm: str) -> list[str]:
-    """Character 1-3-grams of the shape, with start and end marks (repeats kept:
-    the model counts them).  Built with ``map`` so the loops run in C."""
+    """The distinct character 1-3-grams of the shape, with start and end marks.
+
+    Binary (each n-gram once): counted n-grams let a long message pile up
+    small weights (the MIT chat set has almost no long normal messages, so
+    length alone looked like an ad).  Built with ``map`` so the loops run in C."""
     s = "^" + shape(norm) + "$"
     bigrams = list(map(add, s, s[1:]))
-    return [*s[1:-1], *bigrams, *map(add, bigrams, s[2:])]
+    return list(dict.fromkeys(chain(s[1:-1], bigrams, map(add, bigrams, s[2:]))))
 
 
 def _sigmoid(z: float) -> float:
@@ -87,6 +93,8 @@ class Classifier:
     learning_rate: float = 0.5
     feedback: list[tuple[str, bool]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    # how the detector weighs this classifier with the other text checks (None: noisy OR)
+    combiner: Combiner | None = None
 
     # -- inference -----------------------------------------------------------------
     def logit(self, norm: str) -> float:
@@ -145,7 +153,7 @@ class Classifier:
                 break
             step = self.learning_rate * (y - p) / math.sqrt(len(grams))
             for g in grams:
-                w[g] = w.get(g, 0.0) + step  # a repeated n-gram counts twice
+                w[g] = w.get(g, 0.0) + step
         return _sigmoid(self.logit(norm))
 
     def learn_all(self, verdicts: Iterable[tuple[str, bool]]) -> None:
@@ -154,19 +162,24 @@ class Classifier:
 
     # -- persistence ---------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
-        return {
-            "format": "qunbot-ngram-lr/1",
+        out: dict[str, Any] = {
+            "format": FORMAT,
             "bias": round(self.bias, 5),
             "threshold": self.threshold,
             "meta": self.meta,
             "weights": {g: round(v, 4) for g, v in sorted(self.weights.items()) if round(v, 4)},
         }
+        if self.combiner is not None:
+            out["combiner"] = self.combiner.to_json()
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Classifier:
-        if data.get("format") != "qunbot-ngram-lr/1":
+        if data.get("format") not in (FORMAT, "qunbot-ngram-lr/1"):
             raise ValueError(f"unknown classifier format: {data.get('format')!r}")
+        comb = data.get("combiner")
         return cls(
+            combiner=Combiner.from_json(comb) if comb else None,
             weights=dict(data["weights"]),
             bias=float(data["bias"]),
             threshold=float(data.get("threshold", 0.5)),

@@ -13,7 +13,9 @@ Training data (see ``data/ATTRIBUTION.md``):
 
 Sets without a licence (sms_mudou, gamechat) are never read here.  The fit is
 deterministic: full-batch logistic regression with Adam and L2 on binary
-character 1-3-gram features (numpy at training time only).
+character 1-3-gram features, then the :class:`~.combiner.Combiner` (a logistic
+regression over the text checks' outputs) on the classifier's 5-fold
+out-of-fold scores of the same examples (numpy at training time only).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+from .checks import prepare
 from .classifier import MODEL_FILE, Classifier, features
+from .combiner import FEATURES, Combiner, feature_vector
 from .normalize import normalize
 
 DEFAULT_DATA = Path("../shared/data/ads")
@@ -128,6 +132,66 @@ def fit(
     return Classifier(weights=weights, bias=float(b), meta=dict(meta or {}))
 
 
+def _check_features(clf: Classifier, texts: Sequence[str]) -> list[list[float]]:
+    from .verdict import Detector  # verdict imports this package's classifier
+
+    det = Detector(classifier=clf)
+    rows = []
+    for t in texts:
+        x = feature_vector(det.text_checks(prepare(t)))
+        rows.append(x if x is not None else [0.0] * len(FEATURES))
+    return rows
+
+
+def fit_combiner(
+    examples: Sequence[Example], *, k: int = 5, l2: float = 1e-3, seed: int = 7
+) -> Combiner:
+    """Logistic regression over the text checks' outputs, with the classifier's
+    scores taken out of fold (each example scored by a model that did not see
+    it), classes weighted to equal mass; Newton steps, deterministic."""
+    import random
+
+    import numpy as np
+
+    idx = list(range(len(examples)))
+    random.Random(seed).shuffle(idx)
+    parts = [idx[i::k] for i in range(k)]
+    x_rows: list[list[float]] = [[]] * len(examples)
+    for part in parts:
+        held = set(part)
+        clf = fit([examples[i] for i in idx if i not in held])
+        held_x = _check_features(clf, [examples[i][0] for i in part])
+        for i, row in zip(part, held_x, strict=True):
+            x_rows[i] = row
+    x = np.hstack([np.asarray(x_rows), np.ones((len(examples), 1))])
+    y = np.asarray([1.0 if lab else 0.0 for _, lab in examples])
+    n = len(examples)
+    pos, neg = max(y.sum(), 1.0), max(n - y.sum(), 1.0)
+    sw = np.where(y == 1.0, n / (2 * pos), n / (2 * neg))
+    reg = l2 * np.eye(x.shape[1])
+    reg[-1, -1] = 0.0
+    beta = np.zeros(x.shape[1])
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-(x @ beta)))
+        grad = x.T @ ((p - y) * sw) / n + reg @ beta
+        hess = (x * (sw * p * (1 - p))[:, None]).T @ x / n + reg
+        step = np.linalg.solve(hess, grad)
+        beta -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    return Combiner(
+        weights={name: float(b) for name, b in zip(FEATURES, beta[:-1], strict=True)},
+        bias=float(beta[-1]),
+    )
+
+
+def fit_model(examples: Sequence[Example], *, meta: dict[str, object] | None = None) -> Classifier:
+    """The shipped model: :func:`fit` on all examples and its :func:`fit_combiner`."""
+    clf = fit(examples, meta=meta)
+    clf.combiner = fit_combiner(examples)
+    return clf
+
+
 def training_set(data: Path) -> list[Example]:
     return own_examples() + mit_examples(data)
 
@@ -143,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     examples = training_set(args.data)
     ads = sum(1 for _, lab in examples if lab)
-    model = fit(
+    model = fit_model(
         examples,
         meta={
             "trained_on": ["data/examples.tsv (qunbot)", *MIT_SETS],
@@ -156,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"trained on {len(examples)} examples ({ads} ads), {len(model.weights)} weights -> {args.out}"
     )
+    print(f"combiner: {model.combiner.to_json() if model.combiner else None}")
     return 0
 
 

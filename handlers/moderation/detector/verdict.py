@@ -8,7 +8,11 @@ Checks that need state the detector does not keep (QR codes in images,
 flooding, newcomer probation) are run by their owners and passed in as
 ``extra`` results: :meth:`Detector.judge` weighs them like its own.
 
-Combination: a noisy OR of the hits' scores, ``1 - prod(1 - s)``, so two
+Combination: when the classifier carries a learned :class:`~.combiner.Combiner`
+(the shipped model does), the text checks are weighed by it (a logistic
+regression over their outputs, fitted on out-of-fold classifier scores), and
+every other hit (cards, QR codes, flooding...) is added on top by noisy OR,
+``1 - prod(1 - s)``.  Without one, all hits are combined by noisy OR, so two
 independent pieces of evidence (a phone number and ad wording) add up, while
 a clean check adds nothing.  ``review`` and ``ad`` thresholds map the score to
 a :class:`Decision`.
@@ -35,8 +39,10 @@ from .checks import (
     check_wechat_id,
     default_lexicon,
     prepare,
+    without_links,
 )
 from .classifier import Classifier, default_classifier
+from .combiner import FEATURES, Combiner, feature_vector
 from .results import CheckResult, Decision, Verdict
 
 REVIEW_THRESHOLD = 0.5
@@ -72,6 +78,16 @@ def combine(checks: Iterable[CheckResult]) -> float:
     return 1.0 - keep
 
 
+def combine_learned(combiner: Combiner, checks: Sequence[CheckResult]) -> float:
+    """The combiner's probability from the text checks, noisy-OR'd with every other hit."""
+    x = feature_vector(checks)
+    if x is None:
+        return combine(checks)
+    text = combiner.probability(x)
+    rest = combine(c for c in checks if c.name not in FEATURES)
+    return 1.0 - (1.0 - text) * (1.0 - rest)
+
+
 @dataclass
 class Detector:
     classifier: Classifier = field(default_factory=default_classifier)
@@ -80,13 +96,16 @@ class Detector:
     ad_threshold: float = AD_THRESHOLD
 
     def text_checks(self, p: Prepared, allowed_domains: Collection[str] = ()) -> list[CheckResult]:
+        links = check_links(p, allowed_domains)
+        # links found and all on the allowlist: the classifier reads the text without them
+        allowed_only = "allowed" in links.detail
         return [
-            check_links(p, allowed_domains),
+            links,
             check_wechat_id(p),
             check_qq_number(p),
             check_phone_number(p),
             check_lexicon(p, self.lexicon),
-            self.classifier.check(p),
+            self.classifier.check(without_links(p) if allowed_only else p),
         ]
 
     def judge(self, sample: Sample, extra: Sequence[CheckResult] = ()) -> Verdict:
@@ -104,7 +123,8 @@ class Detector:
         return self.decide(self.text_checks(prepare(text), allowed_domains))
 
     def decide(self, checks: Sequence[CheckResult]) -> Verdict:
-        score = round(combine(checks), 4)
+        comb = self.classifier.combiner
+        score = round(combine(checks) if comb is None else combine_learned(comb, checks), 4)
         if score >= self.ad_threshold:
             decision = Decision.AD
         elif score >= self.review_threshold:
