@@ -182,7 +182,8 @@ class InviteStore:
         else one naming their display name."""
         found = [a for a in await self.approvals(room_id, at) if a.matches(member_id, name)]
         by_id = [a for a in found if member_id in (a.invitee_id, a.invitee_name)]
-        return (by_id or found or [None])[0]
+        best = by_id or found
+        return best[0] if best else None
 
     async def use(self, request_id: int, member_id: str, at: datetime) -> bool:
         """Mark an approval used by the joiner it let in (once)."""
