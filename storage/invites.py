@@ -68,6 +68,16 @@ class JoinRow:
     rule: str
 
 
+def best_approval(
+    approvals: Iterable[InviteRequestState], member_id: str, name: str
+) -> InviteRequestState | None:
+    """The first of ``approvals`` naming ``member_id``, else the first naming ``name``."""
+    found = [a for a in approvals if a.matches(member_id, name)]
+    by_id = [a for a in found if member_id in (a.invitee_id, a.invitee_name)]
+    best = by_id or found
+    return best[0] if best else None
+
+
 def _fold(name: str) -> str:
     return " ".join(name.split()).casefold()
 
@@ -180,10 +190,7 @@ class InviteStore:
     ) -> InviteRequestState | None:
         """The approval that lets ``member_id`` in: one naming their id first,
         else one naming their display name."""
-        found = [a for a in await self.approvals(room_id, at) if a.matches(member_id, name)]
-        by_id = [a for a in found if member_id in (a.invitee_id, a.invitee_name)]
-        best = by_id or found
-        return best[0] if best else None
+        return best_approval(await self.approvals(room_id, at), member_id, name)
 
     async def use(self, request_id: int, member_id: str, at: datetime) -> bool:
         """Mark an approval used by the joiner it let in (once)."""
