@@ -200,7 +200,9 @@ async def test_a_raid_locks_the_group_and_a_restart_keeps_it_locked(tmp_path: Pa
     await again.stop()
 
 
-async def test_a_non_admins_approval_is_refused(tmp_path: Path) -> None:
+async def test_a_non_admins_approval_is_refused_and_an_admin_declines_in_the_group(
+    tmp_path: Path,
+) -> None:
     bot = await _started(tmp_path)
     await bot.puppet.member_says(ROOM, "wxid_a", "#邀请 小新")
     await bot.settle()
@@ -215,6 +217,13 @@ async def test_a_non_admins_approval_is_refused(tmp_path: Path) -> None:
     )
     request = await _requests(bot).get(1)
     assert request is not None and request.status == "pending"
+    await bot.puppet.member_says(ROOM, ADMIN, "#拒绝 1")  # an admin, in the group
+    await bot.settle()
+    _exactly(
+        bot,
+        Like(Say, room=ROOM, mention_ids=("wxid_a",), text=Has("没有同意", "小新")),
+        Like(Say, room=ROOM, mention_ids=(ADMIN,), text=Has("已拒绝申请 1")),
+    )
     await bot.stop()
 
 

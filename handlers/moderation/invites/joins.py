@@ -255,7 +255,7 @@ async def _open_cases(
                 member_id=d.member_id,
                 message_id=action_key("join", d.member_id, event.at),
                 rule="blocklist" if d.rule == "blocklist" else "invites",
-                decision=d.rule[:8],
+                decision=d.verdict,
                 score=1.0,
                 reasons=reasons,
                 text=f"{d.name} 入群，邀请人 {inviter_name or '不明'}",
