@@ -30,6 +30,7 @@ class AlertKind(enum.StrEnum):
     REMOVED_FROM_GROUP = "removed_from_group"  # the bot was removed from a group
     CONFIG_REJECTED = "config_rejected"  # a config reload was rejected
     HANDLER_FAILING = "handler_failing"  # a handler keeps failing
+    RAID = "raid"  # a burst of joins locked a group (handlers.moderation.invites)
 
 
 Language = Literal["zh", "en"]
@@ -92,6 +93,11 @@ DEFAULT_TEXTS: dict[Language, dict[AlertKind, AlertText]] = {
             doing="这项功能的部分事情可能没有做，其他功能照常运行。",
             owner_can="查看机器人日志里的错误详情；问题持续请重启机器人或联系维护的人。",
         ),
+        AlertKind.RAID: AlertText(
+            title="有群疑似被批量拉人，已锁定入群",
+            doing="锁定期间新入群的人按群的设置交给群管查看或移出；到时间后自动解锁。",
+            owner_can="看看是谁在拉人；需要时把拉人的人移出或拉黑。",
+        ),
     },
     "en": {
         AlertKind.PAUSE_OPENED: AlertText(
@@ -130,6 +136,12 @@ DEFAULT_TEXTS: dict[Language, dict[AlertKind, AlertText]] = {
             doing="Some of that feature's work may not be done; everything else goes on.",
             owner_can="See the bot's log for details; restart the bot or ask its "
             "maintainer if it goes on.",
+        ),
+        AlertKind.RAID: AlertText(
+            title="A burst of joins locked a group",
+            doing="While locked, joiners are held for the admins or removed, as the group "
+            "is set; the lock ends by itself.",
+            owner_can="See who is pulling people in; remove or block them if need be.",
         ),
     },
 }

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from handlers import connection, help, joining, membership, moderation, pauses, welcome
 from handlers.feature import Feature
-from handlers.moderation import appeals, links
+from handlers.moderation import appeals, invites, links
 
 FEATURES: tuple[Feature, ...] = (
     membership.feature,  # who is in a group: member lists, joins, leaves, roles
     connection.feature,  # logins, logouts, lost connections
     joining.feature,  # an owner's invitation; adopting the group
     moderation.feature,  # ads in every form: judged, escalated, explained
+    invites.feature,  # unapproved invites, #邀请 / #同意 / #拒绝, raids, the blocklist
     welcome.feature,  # the welcome ritual
     pauses.feature,  # #解除暂停
     help.feature,  # #帮助, #规则

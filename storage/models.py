@@ -489,3 +489,69 @@ class LinkApproval(Base):
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[str | None] = mapped_column(ID)
     expires_at: Mapped[datetime | None]  # set when approved
+
+
+# --------------------------------------------------------------------------
+# Invites and joins (issue 8.4): requests to invite, the joins seen, raid locks
+# --------------------------------------------------------------------------
+
+INVITE_STATUSES = ("pending", "approved", "declined", "used")
+JOIN_VERDICTS = ("allow", "review", "remove")
+
+
+class InviteRequest(Base):
+    """A member's ``#邀请``: who they want to bring in, and an admin's answer.
+    The id is the number admins quote (``#同意 <n>``)."""
+
+    __tablename__ = "invite_requests"
+    __table_args__ = (
+        CheckConstraint(_in("status", INVITE_STATUSES), name="status"),
+        Index("ix_invite_requests_account_id_room_id_status", "account_id", "room_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ID)
+    room_id: Mapped[str] = mapped_column(ID)
+    requester_id: Mapped[str] = mapped_column(ID)
+    invitee_id: Mapped[str | None] = mapped_column(
+        ID
+    )  # when the request @-mentioned or named an id
+    invitee_name: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]  # a pending request lapses then
+    decided_by: Mapped[str | None] = mapped_column(ID)
+    decided_at: Mapped[datetime | None]
+    approved_until: Mapped[datetime | None]
+    used_by: Mapped[str | None] = mapped_column(ID)  # the joiner the approval let in
+    used_at: Mapped[datetime | None]
+
+
+class JoinRecord(Base):
+    """A join the invites feature decided on; the joins-per-hour pace counts them."""
+
+    __tablename__ = "invite_joins"
+    __table_args__ = (
+        CheckConstraint(_in("verdict", JOIN_VERDICTS), name="verdict"),
+        Index("ix_invite_joins_account_id_room_id_at", "account_id", "room_id", "at"),
+    )
+
+    account_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    room_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    member_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    at: Mapped[datetime] = mapped_column(primary_key=True)
+    inviter_id: Mapped[str | None] = mapped_column(ID)
+    paced: Mapped[bool] = mapped_column(Boolean)  # counts toward joins_per_hour
+    verdict: Mapped[str] = mapped_column(String(8))
+    rule: Mapped[str] = mapped_column(String(24))
+
+
+class JoinLock(Base):
+    """A group locked after a raid: joiners are held or removed until ``until``."""
+
+    __tablename__ = "join_locks"
+
+    account_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    room_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    locked_at: Mapped[datetime]
+    until: Mapped[datetime]

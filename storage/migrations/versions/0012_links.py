@@ -1,7 +1,7 @@
 """Link approvals (#报备): a member asks, an admin approves a link or its domain.
 
 Revision ID: 0012_links
-Revises: 0010_moderation
+Revises: 0011_invites
 Create Date: 2026-12-02
 
 Hand-written to match ``storage.models``; a test compares the two.
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_links"
-down_revision: str | Sequence[str] | None = "0010_moderation"
+down_revision: str | Sequence[str] | None = "0011_invites"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
