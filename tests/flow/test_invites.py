@@ -24,8 +24,10 @@ QUIET = """
 profiles:
   super:
     welcome: {enabled: false}
+    moderation: {shadow_days: 0}
   member:
     welcome: {enabled: false}
+    moderation: {shadow_days: 0}
 """
 
 
@@ -166,6 +168,7 @@ profiles:
   super:
     welcome: {enabled: false}
     moderation:
+      shadow_days: 0
       invites: {joins_per_hour: 3, raid_action: remove, qr_joins: allow, raid_lock_minutes: 30}
 """
 

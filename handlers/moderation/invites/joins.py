@@ -171,7 +171,8 @@ async def _outcome(
         for a in actions
     ]
     everyone_removed = len(decisions.removed) == len(decisions.joins)
-    return Result(actions, stop=everyone_removed, effects=effects)
+    # In shadow mode nobody is removed: the welcome still greets them.
+    return Result(actions, stop=everyone_removed and not shadow, effects=effects)
 
 
 async def _inviter_name(event: JoinEvent, ctx: Context) -> str:
