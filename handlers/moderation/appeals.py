@@ -24,7 +24,6 @@ from typing import Any
 
 from bot.vocab.actions import Priority
 from bot.vocab.effects import Audit
-from bot.vocab.keys import action_key
 from bot.vocab.policy import GroupPolicy
 from handlers.base import Context
 from handlers.command_router import Reply
@@ -37,6 +36,7 @@ from handlers.moderation.private_notes import (
     fill,
     member_label,
     parse_number,
+    recorded,
     tell_privately,
 )
 from handlers.parsing import Command
@@ -73,16 +73,16 @@ def reasons_text(reasons: Sequence[Mapping[str, Any]]) -> str:
 def _audit(
     ctx: Context, case: CaseState, action: str, by: str, reason: str, **detail: Any
 ) -> Audit:
-    return Audit(
-        at=ctx.clock.now(),
-        action=action,
-        kind="moderation",
-        status="recorded",
+    return recorded(
+        ctx,
+        action,
+        case.id,
         room=case.room_id,
-        target_id=case.member_id,
-        key=action_key(action, case.id),
+        member=case.member_id,
+        by=by,
         reason=reason,
-        detail={"case": case.id, "by": by, **detail},
+        case=case.id,
+        **detail,
     )
 
 

@@ -36,6 +36,7 @@ from handlers.moderation.private_notes import (
     fill,
     member_label,
     parse_number,
+    recorded,
     tell_privately,
 )
 from handlers.parsing import Command
@@ -57,16 +58,15 @@ def _section(policy: GroupPolicy | None) -> LinkPolicy:
 
 
 def _audit(ctx: Context, request: LinkRequest, action: str, by: str, reason: str) -> Audit:
-    return Audit(
-        at=ctx.clock.now(),
-        action=action,
-        kind="moderation",
-        status="recorded",
+    return recorded(
+        ctx,
+        action,
+        request.id,
         room=request.room_id,
-        target_id=request.member_id,
-        key=action_key(action, request.id),
+        member=request.member_id,
+        by=by,
         reason=reason,
-        detail={**request.as_dict(), "by": by},
+        **request.as_dict(),
     )
 
 

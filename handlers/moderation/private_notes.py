@@ -10,8 +10,10 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from bot.vocab.actions import Priority, Say
+from bot.vocab.effects import Audit
 from bot.vocab.keys import action_key, valid_until
 from bot.vocab.policy import GroupPolicy
 from handlers.base import Context
@@ -29,6 +31,31 @@ def fill(
     group = policy.name if policy is not None else room_id
     name = policy.bot_name if policy is not None else ctx.config.bot.name
     return template.format(group=group, bot_name=name, **values).strip()
+
+
+def recorded(
+    ctx: Context,
+    action: str,
+    number: int,
+    *,
+    room: str,
+    member: str,
+    by: str,
+    reason: str,
+    **detail: Any,
+) -> Audit:
+    """The audit row of an answer to a numbered request or case (报备, 申诉)."""
+    return Audit(
+        at=ctx.clock.now(),
+        action=action,
+        kind="moderation",
+        status="recorded",
+        room=room,
+        target_id=member,
+        key=action_key(action, number),
+        reason=reason,
+        detail={"number": number, "by": by, **detail},
+    )
 
 
 def parse_number(word: str) -> int | None:
