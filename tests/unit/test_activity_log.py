@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-import storage.repo
+import storage.activity_store
 from bot.vocab.clock import ManualClock
 from bot.vocab.events import JoinEvent, MessageEvent, MessageKind
 from handlers.activity import ActivityRecorder
@@ -82,7 +82,7 @@ async def test_rows_wait_while_the_database_is_unreachable(
     for i in range(5):
         await recorder.handle(message(i), CTX)
 
-    async def down(rows: Any) -> int:
+    async def down(rows: Any, *names: Any) -> int:
         raise OperationalError("INSERT", {}, Exception("connection refused"))
 
     with monkeypatch.context() as m:
@@ -121,8 +121,8 @@ async def test_a_rollup_the_database_refuses_leaves_no_activity_behind(
     def refused(events: Any) -> list[dict[str, Any]]:
         return [{**row, "message_count": None} for row in real_rollup(events)]  # NOT NULL
 
-    real_rollup = storage.repo._rollup
-    monkeypatch.setattr(storage.repo, "_rollup", refused)
+    real_rollup = storage.activity_store._rollup
+    monkeypatch.setattr(storage.activity_store, "_rollup", refused)
     rows = [ActivityRow(ROOM, "wxid_a", "message", T0, "text", f"m{i}", "hi") for i in range(3)]
     assert await store.repo.record_activity(rows) == 0  # each row's transaction rolled back
     assert await count(store, "SELECT count(*) FROM activity_events") == 0
@@ -137,7 +137,7 @@ async def test_a_locked_database_keeps_the_batch_for_the_next_flush(
 
     if store.backend != "sqlite":
         pytest.skip("the driver's own error is SQLite's")
-    monkeypatch.setattr(storage.repo, "_rollup", locked)
+    monkeypatch.setattr(storage.activity_store, "_rollup", locked)
     rows = [ActivityRow(ROOM, "wxid_a", "message", T0, "text", f"m{i}", "hi") for i in range(3)]
     with pytest.raises(ActivityNotStored) as caught:
         await store.repo.record_activity(rows)
