@@ -48,6 +48,9 @@ BACKLOG_BATCHES = 4
 
 
 def _id(value: str) -> str:
+    # Runs twice per message: the common case (ASCII, no NUL) needs no copy.
+    if value.isascii() and "\x00" not in value:
+        return value
     return clean_text(value)
 
 

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import exc as sa_exc
@@ -37,7 +36,6 @@ from storage.sql import (
     _STATS,
     NAME_MAX_LENGTH,
     RepositoryBase,
-    _clean_id,
     _earlier,
     _insert,
     _later,
@@ -51,26 +49,22 @@ from storage.types import (
     clean_text,
 )
 
-
-@dataclass(slots=True)
-class _Rollup:
-    first_seen_at: datetime
-    last_active_at: datetime
-    last_spoke_at: datetime | None
-    message_count: int
+#: An event as the write path holds it: the values of ``_EVENT_COLUMNS`` in
+#: that order (``at`` a datetime, or on SQLite the text it is stored as, which
+#: sorts the same way).
+_Event = tuple[str, str, str, str | None, str | None, str | None, Any]
 
 
-def _rollup(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _rollup(events: Sequence[_Event]) -> list[dict[str, Any]]:
     """member_stats increments for the activity rows just written (exact: every
     written row counted once, first / last times by comparison)."""
     # [first_seen_at, last_active_at, last_spoke_at, message_count] per member:
     # plain lists, no per-row objects or min()/max() calls (this runs per row).
     rollups: dict[tuple[str, str], list[Any]] = {}
-    for e in events:
-        at = e["at"]
-        key = (e["room_id"], e["contact_id"])
+    for room_id, contact_id, kind, _, _, _, at in events:
+        key = (room_id, contact_id)
         roll = rollups.get(key)
-        if e["kind"] == "message":
+        if kind == "message":
             if roll is None:
                 rollups[key] = [at, at, at, 1]
                 continue
@@ -95,6 +89,14 @@ def _rollup(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         }
         for (room_id, contact_id), (first, last, spoke, count) in rollups.items()
     ]
+
+
+def _storable(value: str, limit: int | None = None) -> str:
+    """:func:`clean_text`, with its common case (ASCII without NUL) done without
+    encoding a copy: this runs for several values of every row."""
+    if value.isascii() and "\x00" not in value:
+        return value if limit is None or len(value) <= limit else value[:limit]
+    return clean_text(value, limit)
 
 
 def _stats_upsert(session: AsyncSession) -> Any:
@@ -161,6 +163,17 @@ class _SQLiteActivitySQL:
         at_type = cast(UTCDateTime, _EVENTS.c.at.type)
         self._bind = at_type.process_bind_param
         self._dialect = dialect
+        # What UTCDateTime stores on SQLite, for a time already in UTC (the
+        # usual case; any other goes through the type itself).
+        probe = datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=UTC)
+        if self._bind(probe, dialect) != probe.isoformat(" ", "microseconds")[:26]:
+            raise RuntimeError("UTCDateTime's SQLite format changed")  # pragma: no cover
+
+    def time(self, value: datetime) -> Any:
+        """A time as stored (UTCDateTime's text)."""
+        if value.tzinfo is UTC:
+            return value.isoformat(" ", "microseconds")[:26]
+        return self._bind(value, self._dialect)
 
     def events(self, rows: int) -> str:
         """The events INSERT for ``rows`` rows (kept for the sizes seen)."""
@@ -170,20 +183,6 @@ class _SQLiteActivitySQL:
                 self._events.clear()
             sql = self._events[rows] = self._head + ", ".join([self._group] * rows) + self._tail
         return sql
-
-    def times(self) -> Any:
-        """A binder of times for one batch: each distinct time formatted once
-        (the rollup's times are the events' own)."""
-        seen: dict[datetime, Any] = {}
-        bind, dialect = self._bind, self._dialect
-
-        def time(value: datetime) -> Any:
-            text = seen.get(value)
-            if text is None:
-                text = seen[value] = bind(value, dialect)
-            return text
-
-        return time
 
     @staticmethod
     def _compile(stmt: Any, columns: tuple[str, ...], dialect: Any) -> str:
@@ -195,6 +194,10 @@ class _SQLiteActivitySQL:
 
 # The name it had before the split, so logging configuration keeps applying.
 log = logging.getLogger("storage.repo")
+
+
+def _same(value: datetime) -> datetime:
+    return value
 
 
 class ActivityNotStored(Exception):
@@ -297,49 +300,23 @@ class ActivityMixin(RepositoryBase):
         """One transaction: ``names`` (as of ``names_at``, by default the last
         row's time), the events (a message id stored once per room), the rollup
         of the events written.  Returns how many events were written."""
-        limit = self.max_text_length
-        events: list[dict[str, Any]] = []
-        seen: set[tuple[str, str]] = set()
-        for r in rows:
-            text = None if r.text is None else clean_text(r.text, limit)
-            room_id, contact_id = _clean_id(r.room_id), _clean_id(r.contact_id)
-            message_id = r.message_id and clean_text(r.message_id, 128)
-            if message_id:
-                if (room_id, message_id) in seen:
-                    continue  # the same message twice in one batch
-                seen.add((room_id, message_id))
-            events.append(
-                {
-                    "room_id": room_id,
-                    "contact_id": contact_id,
-                    "kind": r.kind,
-                    # Informational: cut rather than fail a batch on PostgreSQL.
-                    "message_kind": r.message_kind and clean_text(r.message_kind, 32),
-                    "message_id": message_id or None,
-                    "text": text,
-                    "at": r.at,  # ActivityRow refused naive times already
-                }
-            )
-        contacts = [
-            (_clean_id(c), clean_text(n, NAME_MAX_LENGTH)) for c, n in (names or {}).items()
-        ]
+        contacts = [(_storable(c), _storable(n, NAME_MAX_LENGTH)) for c, n in (names or {}).items()]
         if names_at is None and rows:
             names_at = rows[-1].at
-        if names_at is None:
-            contacts = []
         async with self._sessions.begin() as session:
             conn = await session.connection()
             if conn.dialect.name == "sqlite":
                 driver = (await conn.get_raw_connection()).driver_connection
                 if hasattr(driver, "execute_fetchall") and hasattr(driver, "executemany"):
                     return await self._write_activity_sqlite(
-                        session, driver, events, contacts, names_at
+                        session, driver, rows, contacts, names_at
                     )
             if contacts and names_at is not None:
                 await session.execute(
                     _names_upsert(session),
                     [{"contact_id": c, "name": n, "updated_at": names_at} for c, n in contacts],
                 )
+            events = self._events(rows, _same)
             if not events:
                 return 0
             stmt = (
@@ -347,18 +324,46 @@ class ActivityMixin(RepositoryBase):
                 .on_conflict_do_nothing(index_elements=[_EVENTS.c.room_id, _EVENTS.c.message_id])
                 .returning(_EVENTS.c.room_id, _EVENTS.c.message_id)
             )
-            stored = {(r, m) for r, m in (await session.execute(stmt, events)).all()}
-            written = [e for e in events if (e["room_id"], e["message_id"]) in stored]
+            values = [dict(zip(_EVENT_COLUMNS, e, strict=True)) for e in events]
+            stored = {(r, m) for r, m in (await session.execute(stmt, values)).all()}
+            written = [e for e in events if (e[0], e[4]) in stored]
             stats = _rollup(written)
             if stats:
                 await session.execute(_stats_upsert(session), stats)
         return len(written)
 
+    def _events(self, rows: Sequence[ActivityRow], time: Callable[[datetime], Any]) -> list[_Event]:
+        """The rows as storable events: texts cut to ``max_text_length``, ids and
+        texts made storable, times through ``time``; a message id once per room."""
+        limit = self.max_text_length
+        events: list[_Event] = []
+        seen: set[tuple[str, str]] = set()
+        for r in rows:
+            room_id = _storable(r.room_id)
+            message_id = r.message_id and _storable(r.message_id, 128)
+            if message_id:
+                if (room_id, message_id) in seen:
+                    continue  # the same message twice in one batch
+                seen.add((room_id, message_id))
+            events.append(
+                (
+                    room_id,
+                    _storable(r.contact_id),
+                    r.kind,
+                    # Informational: cut rather than fail a batch on PostgreSQL.
+                    r.message_kind and _storable(r.message_kind, 32),
+                    message_id or None,
+                    None if r.text is None else _storable(r.text, limit),
+                    time(r.at),  # ActivityRow refused naive times already
+                )
+            )
+        return events
+
     async def _write_activity_sqlite(
         self,
         session: AsyncSession,
         driver: Any,
-        events: list[dict[str, Any]],
+        rows: Sequence[ActivityRow],
         contacts: list[tuple[str, str]],
         names_at: datetime | None,
     ) -> int:
@@ -368,42 +373,32 @@ class ActivityMixin(RepositoryBase):
         ``INSERT … ON CONFLICT (room_id, message_id) DO NOTHING RETURNING`` per
         1,000 rows (a row comes back only if it was written; rows without a
         message id never conflict); the rollup of the written rows in one
-        ``executemany``.  Driver errors are raised as SQLAlchemy's
-        (``OperationalError`` for a locked or missing database), like the
-        general path raises them."""
+        ``executemany``.  Times are formatted once, as stored (the rollup
+        compares the stored text, which sorts like the times).  Driver errors
+        are raised as SQLAlchemy's (``OperationalError`` for a locked or
+        missing database), like the general path raises them."""
         sql = self._sqlite_sql
         if sql is None:
             sql = self._sqlite_sql = _SQLiteActivitySQL(session)
-        time = sql.times()
+        events = self._events(rows, sql.time)
         statement = sql.names
         try:
             if contacts and names_at is not None:
-                stamp = time(names_at)
+                stamp = sql.time(names_at)
                 await driver.executemany(sql.names, [(c, n, stamp) for c, n in contacts])
             stored: set[tuple[str, str | None]] = set()
+            returned = 0
             for start in range(0, len(events), _SQLITE_ROWS_PER_INSERT):
                 chunk = events[start : start + _SQLITE_ROWS_PER_INSERT]
                 statement = sql.events(len(chunk))
-                params = [
-                    value
-                    for e in chunk
-                    for value in (
-                        e["room_id"],
-                        e["contact_id"],
-                        e["kind"],
-                        e["message_kind"],
-                        e["message_id"],
-                        e["text"],
-                        time(e["at"]),
-                    )
-                ]
+                params = [value for e in chunk for value in e]
                 for row in await driver.execute_fetchall(statement, params):
                     stored.add((row[0], row[1]))
-            written = [
-                e
-                for e in events
-                if e["message_id"] is None or (e["room_id"], e["message_id"]) in stored
-            ]
+                    returned += 1
+            if returned == len(events):
+                written = events  # nothing was stored before (the usual case)
+            else:
+                written = [e for e in events if e[4] is None or (e[0], e[4]) in stored]
             stats = _rollup(written)
             if stats:
                 statement = sql.stats
@@ -413,10 +408,10 @@ class ActivityMixin(RepositoryBase):
                         (
                             s["room_id"],
                             s["contact_id"],
-                            time(s["first_seen_at"]),
-                            None if s["last_spoke_at"] is None else time(s["last_spoke_at"]),
+                            s["first_seen_at"],
+                            s["last_spoke_at"],
                             s["message_count"],
-                            time(s["last_active_at"]),
+                            s["last_active_at"],
                         )
                         for s in stats
                     ],

@@ -18,7 +18,6 @@ from storage.activity_store import _ROW_ERRORS as _ROW_ERRORS
 from storage.activity_store import ActivityMixin
 from storage.activity_store import ActivityNotStored as ActivityNotStored
 from storage.activity_store import _first_line as _first_line
-from storage.activity_store import _Rollup as _Rollup
 from storage.activity_store import _rollup as _rollup
 from storage.activity_store import _stats_upsert as _stats_upsert
 from storage.activity_store import _unreachable as _unreachable
