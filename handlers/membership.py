@@ -33,7 +33,8 @@ Emit = Callable[[Event], None]
 
 class MembershipSync(BaseHandler):
     """``emit`` queues the joins and leaves a snapshot reveals (after the snapshot,
-    in the same room's order); ``store`` writes a first snapshot in bulk."""
+    in the same room's order); ``store`` writes each list (names, memberships,
+    roles, the bot's role) in one transaction."""
 
     name = "membership"
 
