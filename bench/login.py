@@ -24,22 +24,37 @@ app (dispatcher, handlers, executor) on a SQLite *file* in a temp dir and a
 ``peak_rss_mb`` is the process's peak resident memory (``ru_maxrss``).
 The last line is one JSON object.
 
+Noise.  The store run is repeated ``--reps`` times (default 3), each on a
+fresh puppet, app and database; ``first_message_handled_s`` and
+``snapshot_stored_s`` are the medians, every run's figures are in
+``*_runs``.  Garbage collection: once the puppet (its 100,000 contacts) is
+built, the heap is collected and frozen (``gc.collect(); gc.freeze()``), so a
+collection during the login walks only what the login makes (unfrozen after
+the run).  A machine shared with other work still moves the figures by a
+factor of two; ``load_avg_1m`` says how busy it was.
+
 Measured here (SQLite file), before the member-list reader and the bulk
 snapshot → after: reads at login 1,001 → 10 (the rest paced at 10 a minute),
 at a replayed login 1,001 → 0; 100,000 memberships stored in 372.6 s (a
 transaction per member; over 300 s in a second run) → 32.7 s (one bulk write
 per list; the rest is the SDK loading 100,000 contacts); a message in another
 group handled 6.2–16.9 s after the login (queued behind every read) → 0.001 s.
-Peak RSS about 285 → 298 MB.
+Peak RSS about 285 → 298 MB.  Then, about seven transactions per list → one
+(``MembershipStore.store_member_list``): snapshot stored 11–33 s → 5.7–6.1 s
+(11.1 s once with the machine's load at 5 on 2 CPUs); the SDK's reading of
+the lists takes the first 3.5 s of it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
+import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -155,6 +170,8 @@ async def run_store(
     p = puppet(clock, groups, members)
     expected = groups * (members + 1) + 2  # + the owner in each; the chat room's two
     probe = Probe()
+    gc.collect()
+    gc.freeze()  # the puppet's contacts: a collection during the login need not walk them
     with tempfile.TemporaryDirectory(prefix="qunbot-bench-") as tmp:
         app = build(config(groups, reads_per_minute), p, clock, Path(tmp))
         app.dispatcher._groups[0].insert(0, probe)
@@ -177,6 +194,7 @@ async def run_store(
             await app.settle(send=False)
         finally:
             await app.stop()
+            gc.unfreeze()
     return {
         "store_groups": groups,
         "memberships": groups * members,
@@ -203,13 +221,14 @@ def main() -> None:
     ap.add_argument("--store-members", type=int, default=500)
     ap.add_argument("--store-reads-per-minute", type=int, default=10_000)
     ap.add_argument("--timeout", type=float, default=300.0)
+    ap.add_argument("--reps", type=int, default=3, help="store runs; medians are reported")
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     ap.add_argument("--skip-reads", action="store_true")
     ap.add_argument("--skip-store", action="store_true")
     args = ap.parse_args()
     if args.quick:
         args.groups, args.window = 50, 0.5
-        args.store_groups, args.store_members = 10, 50
+        args.store_groups, args.store_members, args.reps = 10, 50, 1
     logging.basicConfig(level=logging.WARNING)
     compat.load()  # the SDK's loggers exist once it is imported: quiet them
     for name in list(logging.root.manager.loggerDict):
@@ -219,7 +238,7 @@ def main() -> None:
     if not args.skip_reads:
         report.update(asyncio.run(run_reads(args.groups, args.small_members, args.window)))
     if not args.skip_store:
-        report.update(
+        runs = [
             asyncio.run(
                 run_store(
                     args.store_groups,
@@ -228,7 +247,25 @@ def main() -> None:
                     args.timeout,
                 )
             )
+            for _ in range(max(1, args.reps))
+        ]
+        report.update(runs[-1])
+        for key in ("first_message_handled_s", "snapshot_stored_s"):
+            values = [r[key] for r in runs]
+            report[f"{key}_runs"] = values
+            report[key] = None if None in values else round(statistics.median(values), 3)
+        report["message_handled_before_snapshot_stored"] = all(
+            r["message_handled_before_snapshot_stored"] for r in runs
         )
+        report["targets"] = {"first_message_handled_s": 2.0, "snapshot_stored_s": 10.0}
+        report["targets_met"] = (
+            report["first_message_handled_s"] is not None
+            and report["snapshot_stored_s"] is not None
+            and report["first_message_handled_s"] < 2.0
+            and report["snapshot_stored_s"] < 10.0
+        )
+        report["gc"] = "collected and frozen once the puppet is built; median of the runs"
+    report["load_avg_1m"] = round(os.getloadavg()[0], 2)
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(report))
 

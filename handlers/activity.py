@@ -7,7 +7,8 @@ shutdown.  Joins and leaves change memberships, which the welcome ritual and
 the reminder rely on, so they are written at once.
 
 Flushes are coalesced: one runs at a time (a lock), and rows that arrive while
-it writes join the next batch.  A full buffer starts a flush in the background
+it writes join the next batch.  A batch and the senders' new names are one
+transaction.  A full buffer starts a flush in the background
 and the room's lane goes on; only past ``BACKLOG_BATCHES`` full batches does a
 lane wait for the writer (back-pressure).  Whoever waits for the lock checks
 again once it has it: rows an earlier flush already took are not its business
@@ -47,6 +48,9 @@ BACKLOG_BATCHES = 4
 
 
 def _id(value: str) -> str:
+    # Runs twice per message: the common case (ASCII, no NUL) needs no copy.
+    if value.isascii() and "\x00" not in value:
+        return value
     return clean_text(value)
 
 
@@ -191,14 +195,9 @@ class ActivityRecorder:
                 return  # an earlier flush took them (rows since then wait for the next)
             rows, names, taken = self._rows, self._names, self._seq
             self._rows, self._names = [], {}
-            if names:
-                try:
-                    await self._repo.upsert_contacts(names.items(), rows[-1].at)
-                except Exception:
-                    log.exception("contact names not stored (they are sent again next time)")
-                    names = {}
             try:
-                written = await self._repo.record_activity(rows)
+                # The senders' new names go in the batch's own transaction.
+                written = await self._repo.record_activity(rows, names)
             except ActivityNotStored as exc:
                 self._rows[:0] = exc.rows  # nothing is lost: retry with the next flush
                 self._names = {**names, **self._names}

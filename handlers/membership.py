@@ -19,18 +19,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 from bot.vocab.actions import Action, Priority, say_to_each
 from bot.vocab.events import Event, JoinEvent, LeaveEvent, RoomSnapshotEvent
 from bot.vocab.texts import notice
 from handlers.base import BaseHandler, Context, Result
 from handlers.feature import Feature, Stage
-from storage.membership import MembershipStore, member_roles
-from storage.types import GroupState
-
-if TYPE_CHECKING:
-    from storage.repo import Repository
+from storage.membership import MembershipStore, StoredList, member_roles
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +34,8 @@ Emit = Callable[[Event], None]
 
 class MembershipSync(BaseHandler):
     """``emit`` queues the joins and leaves a snapshot reveals (after the snapshot,
-    in the same room's order); ``store`` writes a first snapshot in bulk."""
+    in the same room's order); ``store`` writes each list (names, memberships,
+    roles, the bot's role) in one transaction."""
 
     name = "membership"
 
@@ -60,30 +56,24 @@ class MembershipSync(BaseHandler):
         if not event.member_ids:
             log.warning("room %s: an empty member list ignored", event.room_id)
             return Result(stop=True)
-        repo, room = ctx.repo, event.room_id
+        room = event.room_id
         present = [m for m in dict.fromkeys(event.member_ids) if m and m != ctx.bot_id]
         names = dict(zip(event.member_ids, event.member_names, strict=False))
-        await repo.upsert_contacts(((i, names[i]) for i in present if names.get(i)), event.at)
-        known = await repo.current_members(room)
         roles = member_roles(present, event.owner_id, event.admin_ids)
         self._special[room] = {m: r for m, r in roles.items() if r != "member"}
-        owner, admins = event.owner_id, event.admin_ids
-        # Read once: whether this is the room's first list, and the bot's stored role.
-        group = await ctx.repo.get_group(room)
-        if not known or self._first_list(room, group):
-            # The first list of this room: everyone was there before the bot looked.
-            # Only someone whose earlier stay had ended comes back as a join.
-            inserted = await self._store.store_snapshot(
-                room, present, event.at, owner_id=owner, admin_ids=admins
-            )
-            joined = [m for m in present if m not in inserted and m not in known]
-            left = await _gone_before(repo, event, known.difference(present))
-        else:
-            await self._store.store_snapshot(
-                room, present, event.at, owner_id=owner, admin_ids=admins, add_missing=False
-            )
-            joined = [m for m in present if m not in known]
-            left = await _gone_before(repo, event, known.difference(present))
+        # One transaction: names, memberships, roles and the bot's role in the group.
+        stored = await self._store.store_member_list(
+            room,
+            present,
+            event.at,
+            account_id=ctx.repo.account_id,
+            bot_id=ctx.bot_id,
+            names={i: names[i] for i in present if names.get(i)},
+            owner_id=event.owner_id,
+            admin_ids=event.admin_ids,
+            listed_before=room in self._listed,
+        )
+        joined, left = stored.joined, stored.left
         if joined:
             self._emit(
                 JoinEvent(
@@ -110,21 +100,13 @@ class MembershipSync(BaseHandler):
                 len(left),
             )
         self._listed.add(room)
-        return Result(await self._learn_role(event, ctx, group), stop=True)
+        return Result(self._degraded(event, ctx, stored), stop=True)
 
     def forget_room(self, room_id: str) -> None:
         """The room has been silent for a day (the dispatcher evicts it): drop what
         is kept for it here.  Its next snapshot learns it all again."""
         self._special.pop(room_id, None)
         self._listed.discard(room_id)
-
-    def _first_list(self, room: str, group: GroupState | None) -> bool:
-        """Has this room's member list never been stored?  Join events can store a
-        few members before the first list (login reads lists in the background);
-        until a list is stored the bot's role in the room is unknown."""
-        if room in self._listed:
-            return False
-        return group is None or group.bot_role == "unknown"
 
     async def _role_of_joiners(self, event: JoinEvent, ctx: Context) -> None:
         """An owner or admin seen in the last list who joins now gets their role
@@ -137,20 +119,12 @@ class MembershipSync(BaseHandler):
             if role is not None:
                 await ctx.repo.set_member_role(event.room_id, member, role)
 
-    async def _learn_role(
-        self, event: RoomSnapshotEvent, ctx: Context, group: GroupState | None
+    def _degraded(
+        self, event: RoomSnapshotEvent, ctx: Context, stored: StoredList
     ) -> Sequence[Action]:
-        if event.owner_id == ctx.bot_id:
-            role = "owner"
-        elif ctx.bot_id in event.admin_ids:
-            role = "admin"
-        elif event.owner_id:
-            role = "member"
-        else:
-            return []  # the puppet does not say who owns the room: nothing learned
-        if group is None or group.bot_role == role:
-            return []
-        await ctx.repo.set_bot_role(event.room_id, role, event.at)
+        """The owners are told once when the list shows the bot has become a plain
+        member (it cannot remove anyone there); the new role is already stored."""
+        role = stored.bot_role_changed_to
         if role != "member" or ctx.policy is None:
             return []
         log.warning("the bot cannot remove members in %s: it is not owner or admin", event.room_id)
@@ -164,23 +138,6 @@ class MembershipSync(BaseHandler):
             priority=Priority.REPLY,
             reason=f"the bot cannot remove members in {event.room_id}",
         )
-
-
-async def _gone_before(repo: Repository, event: RoomSnapshotEvent, gone: set[str]) -> list[str]:
-    """The members missing from the list who were there when it was read.  The
-    list is read while events flow: a member whose current stay began at or
-    after ``read_at`` joined during (or after) the read, so the list could not
-    show them; that is not a leave."""
-    left = []
-    for member in sorted(gone):
-        membership = await repo.get_membership(event.room_id, member)
-        if membership is not None and membership.joined_at >= event.at:
-            log.debug(
-                "room %s: %s joined while the list was read: not a leave", event.room_id, member
-            )
-            continue
-        left.append(member)
-    return left
 
 
 # Records what WeChat says about who is in a group (facts, like the activity

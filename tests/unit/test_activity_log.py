@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
-import storage.repo
+import storage.activity_store
 from bot.vocab.clock import ManualClock
 from bot.vocab.events import JoinEvent, MessageEvent, MessageKind
 from handlers.activity import ActivityRecorder
@@ -82,7 +82,7 @@ async def test_rows_wait_while_the_database_is_unreachable(
     for i in range(5):
         await recorder.handle(message(i), CTX)
 
-    async def down(rows: Any) -> int:
+    async def down(rows: Any, *names: Any) -> int:
         raise OperationalError("INSERT", {}, Exception("connection refused"))
 
     with monkeypatch.context() as m:
@@ -121,8 +121,8 @@ async def test_a_rollup_the_database_refuses_leaves_no_activity_behind(
     def refused(events: Any) -> list[dict[str, Any]]:
         return [{**row, "message_count": None} for row in real_rollup(events)]  # NOT NULL
 
-    real_rollup = storage.repo._rollup
-    monkeypatch.setattr(storage.repo, "_rollup", refused)
+    real_rollup = storage.activity_store._rollup
+    monkeypatch.setattr(storage.activity_store, "_rollup", refused)
     rows = [ActivityRow(ROOM, "wxid_a", "message", T0, "text", f"m{i}", "hi") for i in range(3)]
     assert await store.repo.record_activity(rows) == 0  # each row's transaction rolled back
     assert await count(store, "SELECT count(*) FROM activity_events") == 0
@@ -137,9 +137,52 @@ async def test_a_locked_database_keeps_the_batch_for_the_next_flush(
 
     if store.backend != "sqlite":
         pytest.skip("the driver's own error is SQLite's")
-    monkeypatch.setattr(storage.repo, "_rollup", locked)
+    monkeypatch.setattr(storage.activity_store, "_rollup", locked)
     rows = [ActivityRow(ROOM, "wxid_a", "message", T0, "text", f"m{i}", "hi") for i in range(3)]
     with pytest.raises(ActivityNotStored) as caught:
         await store.repo.record_activity(rows)
     assert caught.value.rows == rows
     assert await count(store, "SELECT count(*) FROM activity_events") == 0
+
+
+async def test_a_batch_and_its_senders_names_are_written_in_one_transaction(
+    store: Store,
+) -> None:
+    recorder = ActivityRecorder(store.repo, ManualClock(T0), max_rows=1000)
+    for i in range(3):
+        await recorder.handle(message(i, sender=f"wxid_{i}"), CTX)
+    commits: list[int] = []
+    event.listen(store.engine.sync_engine, "commit", lambda conn: commits.append(1))
+    await recorder.flush()
+    assert len(commits) == 1
+    assert await count(store, "SELECT count(*) FROM activity_events") == 3
+    assert await store.repo.contact_name("wxid_2") == "阿甲"
+
+
+async def test_messages_stored_before_are_neither_stored_nor_counted_again(store: Store) -> None:
+    def rows(*ids: int) -> list[ActivityRow]:
+        return [
+            ActivityRow(ROOM, "wxid_a", "message", T0 + timedelta(seconds=i), "text", f"m{i}", "hi")
+            for i in ids
+        ]
+
+    assert await store.repo.record_activity(rows(1, 2)) == 2
+    # A replay (or a second account in the group) brings m2 again, with m3 and a join.
+    join = ActivityRow(ROOM, "wxid_a", "join", T0)
+    assert await store.repo.record_activity([*rows(2, 3), join]) == 2
+    assert await count(store, "SELECT count(*) FROM activity_events") == 4
+    stats = await store.repo.member_stats(ROOM, "wxid_a")
+    assert stats is not None and stats.message_count == 3
+    assert stats.first_seen_at == T0 and stats.last_spoke_at == T0 + timedelta(seconds=3)
+
+
+async def test_ids_and_texts_with_nul_or_lone_surrogates_are_stored_cleaned(store: Store) -> None:
+    row = ActivityRow("r\x001@chatroom", "wxid_\ud800", "message", T0, "text", "m\x001", "a\x00b")
+    assert await store.repo.record_activity([row]) == 1
+    (stored,) = await store.repo.recent_activity()
+    assert (stored.room_id, stored.contact_id, stored.message_id, stored.text) == (
+        "r1@chatroom",
+        "wxid_\ufffd",
+        "m1",
+        "ab",
+    )

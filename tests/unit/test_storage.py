@@ -23,6 +23,7 @@ from sqlalchemy import CheckConstraint, Connection, DateTime, insert, inspect, s
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+import storage.activity_store
 import storage.repo
 from storage import (
     ActivityRow,
@@ -272,14 +273,14 @@ async def test_activity_batch_updates_the_rollup(store: Store) -> None:
 async def test_activity_batch_is_all_or_nothing(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_insert = storage.repo._insert
+    real_insert = storage.activity_store._insert
 
     def failing_insert(session: AsyncSession, table: Any) -> Any:
         if table is storage.repo._STATS:
             raise RuntimeError("boom after the events were inserted")
         return real_insert(session, table)
 
-    monkeypatch.setattr(storage.repo, "_insert", failing_insert)
+    monkeypatch.setattr(storage.activity_store, "_insert", failing_insert)
     with pytest.raises(RuntimeError, match="boom"):
         await store.repo.record_activity([msg("a", 1), msg("b", 2)])
     assert await store.repo.count_activity() == 0
