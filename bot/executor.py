@@ -90,13 +90,13 @@ class Executor:
         drain_timeout: float = 30.0,
         ready: asyncio.Event | None = None,
         on_outcome: Callable[[Action, str], Awaitable[None]] | None = None,
-        account_id: str | Callable[[], str] = "",
+        account_id: str = "",
         alerter: Alerter | None = None,
         pauses: PauseStore | None = None,
         retries: OutboxRetries | None = None,
     ) -> None:
-        """``account_id``: the logged-in bot account (or how to read it once
-        known); pauses are stored per account.  ``pauses``: where pauses are
+        """``account_id``: the bot account (``bot.account``); pauses are stored
+        per account.  ``pauses``: where pauses are
         kept (None: in memory only).  ``retries``: where a retry is recorded
         (None: a transient failure is final)."""
         if retries is not None and retries.account_id != repo.account_id:
@@ -171,8 +171,7 @@ class Executor:
 
     @property
     def account_id(self) -> str:
-        account = self._account
-        return account() if callable(account) else account
+        return self._account
 
     # ------------------------------------------------------------- lifecycle
 

@@ -35,6 +35,9 @@ SQLITE_PRAGMAS = (
     ("foreign_keys", "ON"),
     ("synchronous", "NORMAL"),
     ("busy_timeout", "5000"),
+    # 32 MiB of page cache (default 2 MiB): a batch of activity touches an index
+    # page per group, and at 500 groups the default cannot hold them (-10-15 % CPU).
+    ("cache_size", "-32768"),
 )
 
 
