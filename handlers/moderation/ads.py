@@ -229,7 +229,8 @@ async def open_case(effect: OpenCase, services: Services) -> Result | None:
     )
     if case_id is None:
         return None  # a replayed message: its case exists, and was acted on
-    if effect.rung in ("warn", "remove", "remove_and_block"):
+    if effect.rung in ("warn", "remove", "remove_and_block") and mode == "enforce":
+        # Shadow mode leaves no strike: switched on, the group starts everyone afresh.
         await rt.store.add_strike(effect.room, effect.member_id, case_id, now)
     if effect.rung == "remove_and_block" and mode == "enforce":
         await rt.store.block(effect.member_id, effect.by or "qunbot", effect.text, now, case_id)
