@@ -98,6 +98,7 @@ class Drop:
     value: str
     count: int
     per_member_limit: int
+    valid_days: float
     opened_by: str
     opened_at: datetime
     closes_at: datetime
@@ -279,6 +280,7 @@ class CouponStore:
                                 value=kind.value,
                                 count=count,
                                 per_member_limit=kind.per_member_limit,
+                                valid_days=kind.valid_days,
                                 opened_by=by,
                                 opened_at=at,
                                 closes_at=closes_at,

@@ -584,6 +584,7 @@ class CouponDrop(Base):
     value: Mapped[str] = mapped_column(String(40))
     count: Mapped[int] = mapped_column(Integer)
     per_member_limit: Mapped[int] = mapped_column(Integer)
+    valid_days: Mapped[float] = mapped_column(Float)  # each coupon's validity from its issue
     opened_by: Mapped[str] = mapped_column(ID)
     opened_at: Mapped[datetime]
     closes_at: Mapped[datetime]

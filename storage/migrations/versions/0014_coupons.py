@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("value", sa.String(40), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("per_member_limit", sa.Integer(), nullable=False),
+        sa.Column("valid_days", sa.Float(), nullable=False),
         sa.Column("opened_by", ID, nullable=False),
         _ts("opened_at"),
         _ts("closes_at"),
