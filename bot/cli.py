@@ -9,6 +9,7 @@
     qunbot pause clear KIND   close a risk-control pause early (audited)
     qunbot cases              moderation cases (--group ID, --open, --json)
     qunbot scan FILE|-        the ad detector over a file (--format tsv|lines, --summary)
+    qunbot coupons drop       open a coupon drop in a group (--group, --type, --count, --minutes)
 
 The config is validated before anything else is built; a broken file stops
 start-up with its errors and changes nothing.
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.cli_coupons import coupons_command, coupons_parsers
 from bot.cli_moderation import cases_command, moderation_parsers, scan
 from bot.config import (
     BotConfig,
@@ -422,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         "--account", help="another bot account than bot.account (accounts sharing the database)"
     )
     moderation_parsers(sub)
+    coupons_parsers(sub)
     args = parser.parse_args(argv)
 
     # The SDK logs every message (text included) at INFO through handlers of its
@@ -467,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         "db": _db_upgrade,
         "status": lambda c, b: _status(c, b, args.json),
         "cases": lambda c, b: cases_command(c, b, args),
+        "coupons": lambda c, b: coupons_command(c, b, args),
     }
     try:
         return asyncio.run(runners[args.command](config, base_dir))

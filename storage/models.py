@@ -555,3 +555,101 @@ class JoinLock(Base):
     room_id: Mapped[str] = mapped_column(ID, primary_key=True)
     locked_at: Mapped[datetime]
     until: Mapped[datetime]
+
+
+# --------------------------------------------------------------------------
+# Coupons (issue 9): drops, coupons as assets, every transition of each
+# --------------------------------------------------------------------------
+
+COUPON_STATUSES = ("issued", "claimed", "pending_transfer", "redeemed", "expired")
+SCOPE = String(160)  # "room:<room id>" or "tag:<tag>" (handlers.engagement.scope_of)
+
+
+class CouponDrop(Base):
+    """``count`` coupons of a type open for claiming (#领券) in a group until
+    ``closes_at``.  A drop opened outside the bot (the CLI) is announced in the
+    group by the bot's sweep, which then sets ``announced_at``."""
+
+    __tablename__ = "coupon_drops"
+    __table_args__ = (
+        Index("ix_coupon_drops_account_id_room_id_closes_at", "account_id", "room_id", "closes_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ID)
+    scope: Mapped[str] = mapped_column(SCOPE)
+    room_id: Mapped[str] = mapped_column(ID)
+    type_id: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(40))
+    value: Mapped[str] = mapped_column(String(40))
+    count: Mapped[int] = mapped_column(Integer)
+    per_member_limit: Mapped[int] = mapped_column(Integer)
+    valid_days: Mapped[float] = mapped_column(Float)  # each coupon's validity from its issue
+    opened_by: Mapped[str] = mapped_column(ID)
+    opened_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+    announced_at: Mapped[datetime | None]
+
+
+class Coupon(Base):
+    """One coupon: an asset with exactly one owner at every moment (the issuer
+    while it waits in a drop) and a redemption code nobody can guess.  Its
+    type is copied in, so a changed config never changes a coupon held."""
+
+    __tablename__ = "coupons"
+    __table_args__ = (
+        CheckConstraint(_in("status", COUPON_STATUSES), name="status"),
+        UniqueConstraint("code"),
+        # A member's n-th claim from a drop: a racing second claim cannot pass the limit.
+        UniqueConstraint("drop_id", "claimed_by", "claim_slot"),
+        Index("ix_coupons_account_id_scope_owner_id", "account_id", "scope", "owner_id"),
+        Index("ix_coupons_account_id_status_expires_at", "account_id", "status", "expires_at"),
+        Index("ix_coupons_drop_id_status", "drop_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ID)
+    code: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[str] = mapped_column(SCOPE)
+    room_id: Mapped[str] = mapped_column(ID)  # where it was claimed or last received
+    drop_id: Mapped[int | None] = mapped_column(BIG_ID)  # None: given directly
+    type_id: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(40))
+    value: Mapped[str] = mapped_column(String(40))
+    transferable: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(20))
+    owner_id: Mapped[str] = mapped_column(ID)
+    issued_by: Mapped[str] = mapped_column(ID)
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(ID)  # the first holder
+    claim_slot: Mapped[int | None] = mapped_column(Integer)
+    claimed_at: Mapped[datetime | None]
+    pending_to: Mapped[str | None] = mapped_column(ID)  # the recipient of a transfer
+    pending_until: Mapped[datetime | None]
+    pending_note: Mapped[str | None] = mapped_column(Text)
+    pending_room: Mapped[str | None] = mapped_column(ID)  # where the transfer was offered
+    redeemed_at: Mapped[datetime | None]
+    redeemed_by: Mapped[str | None] = mapped_column(ID)
+    redeemed_room: Mapped[str | None] = mapped_column(ID)
+    reminded_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class CouponEvent(Base):
+    """A coupon's transition: who, when, where, from which state and owner to which."""
+
+    __tablename__ = "coupon_events"
+    __table_args__ = (Index("ix_coupon_events_account_id_coupon_id", "account_id", "coupon_id"),)
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ID)
+    coupon_id: Mapped[int] = mapped_column(BIG_ID)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(ID)  # a member, an admin, "cli" or "bot" (a job)
+    from_status: Mapped[str | None] = mapped_column(String(20))  # None: created
+    to_status: Mapped[str] = mapped_column(String(20))
+    from_owner: Mapped[str | None] = mapped_column(ID)
+    to_owner: Mapped[str] = mapped_column(ID)
+    room_id: Mapped[str | None] = mapped_column(ID)
+    note: Mapped[str] = mapped_column(Text)
