@@ -10,6 +10,7 @@ step, which sees every event before any feature.
 from __future__ import annotations
 
 from handlers import connection, help, joining, membership, moderation, pauses, welcome
+from handlers.engagement import points
 from handlers.feature import Feature
 from handlers.moderation import appeals, invites, links
 
@@ -24,4 +25,5 @@ FEATURES: tuple[Feature, ...] = (
     help.feature,  # #帮助, #规则
     links.feature,  # #报备, #同意报备, #拒绝报备
     appeals.feature,  # #申诉, #驳回, #申诉列表
+    points.feature,  # #签到, #积分, #排行, #加分, #扣分, points for speaking
 )
