@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.cli_engagement import engagement_parsers, export_command
 from bot.cli_moderation import cases_command, moderation_parsers, scan
 from bot.config import (
     BotConfig,
@@ -422,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         "--account", help="another bot account than bot.account (accounts sharing the database)"
     )
     moderation_parsers(sub)
+    engagement_parsers(sub)
     args = parser.parse_args(argv)
 
     # The SDK logs every message (text included) at INFO through handlers of its
@@ -467,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         "db": _db_upgrade,
         "status": lambda c, b: _status(c, b, args.json),
         "cases": lambda c, b: cases_command(c, b, args),
+        "export": lambda c, b: export_command(c, b, args),
     }
     try:
         return asyncio.run(runners[args.command](config, base_dir))
