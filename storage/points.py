@@ -412,6 +412,7 @@ class PointsStore:
         member_name: str = "",
         fold_seconds: float = 0,
         now: datetime | None = None,
+        account_busy: bool = False,
     ) -> CheckinResult:
         """Check the member in for ``local_date``: the check-in row, its ledger
         row (key ``checkin:<scope>:<member>:<date>``) and the balance in one
@@ -420,7 +421,8 @@ class PointsStore:
         With ``fold_seconds`` > 0 the confirmation is folded (a pending row of
         the group's batch, in the same transaction) when the group is busy:
         it has a pending batch, or another check-in less than ``fold_seconds``
-        ago.  Checked in already that day: the day's row, ``new`` False."""
+        ago, or ``account_busy`` says the account confirms too much elsewhere).
+        Checked in already that day: the day's row, ``new`` False."""
         at = require_aware(at, "at")
         now = require_aware(now or at, "now")
         day = local_date.isoformat()
@@ -448,7 +450,9 @@ class PointsStore:
                 before.streak + 1 if before is not None and before.local_date == yesterday else 1
             )
             points = checkin_points(streak, *rule)
-            busy = fold_seconds > 0 and await self._busy(session, room_id, day, now, fold_seconds)
+            busy = fold_seconds > 0 and (
+                account_busy or await self._busy(session, room_id, day, now, fold_seconds)
+            )
             rank = 1 + int(
                 (
                     await session.execute(

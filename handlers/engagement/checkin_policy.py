@@ -30,6 +30,13 @@ class CheckinPolicy(Model):
         le=3600,
         description="Confirmations are folded into one message every this many seconds (0: each).",
     )
+    immediate_per_minute: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="Across the account: beyond this many immediate confirmations a minute, "
+        "every group's are folded (the account's send budget is 20 messages a minute).",
+    )
     fold_max_mentions: int = Field(
         default=20, ge=1, le=50, description="Members @-mentioned in one folded confirmation."
     )

@@ -7,7 +7,9 @@ the admins' ``#加分`` / ``#扣分``, and points for speaking.
   are ``base_points + min(streak_bonus * (streak - 1), bonus_cap)``; the reply
   gives the streak and the member's place among today's check-ins in the
   group.  In a busy group (a batch pending, or another check-in less than
-  ``fold_seconds`` ago) the confirmation is *folded*: a pending row in the
+  ``fold_seconds`` ago), or when the account already confirmed
+  ``immediate_per_minute`` check-ins at once in the last minute (across its
+  groups: the send budget is the account's), the confirmation is *folded*: a pending row in the
   database, sent with the others by the ``fold`` job (every minute) in one
   message that @-mentions up to ``fold_max_mentions`` members.  Nobody's
   check-in waits for the message: the points are paid at once.
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -90,6 +92,30 @@ def _sections(policy: GroupPolicy) -> tuple[CheckinPolicy, PointsPolicy]:
     return eng.checkin, eng.points
 
 
+class ImmediateReplies:
+    """How many check-ins the account confirmed at once in the last minute (per
+    app, in memory: only a hint for folding; the confirmations are in storage)."""
+
+    def __init__(self) -> None:
+        self._times: deque[float] = deque()
+
+    def busy(self, now: float, limit: int) -> bool:
+        while self._times and self._times[0] <= now - 60:
+            self._times.popleft()
+        return len(self._times) >= limit
+
+    def add(self, now: float) -> None:
+        self._times.append(now)
+
+
+def _immediate(ctx: Context) -> ImmediateReplies:
+    shared = ctx.services.shared if ctx.services is not None else {}
+    found = shared.get(feature.name)
+    if found is None:
+        found = shared[feature.name] = ImmediateReplies()
+    return found
+
+
 async def _name(ctx: Context, member_id: str) -> str:
     name = await ctx.repo.contact_name(member_id)
     return name or member_id
@@ -107,6 +133,7 @@ async def check_in(cmd: Command, ctx: Context) -> Result | str | None:
         return None
     message = cmd.message
     day = local_day(message.at, policy)
+    immediate, tick = _immediate(ctx), ctx.clock.monotonic()
     done = await store_of(ctx).check_in(
         scope_of(policy),
         room,
@@ -118,6 +145,7 @@ async def check_in(cmd: Command, ctx: Context) -> Result | str | None:
         member_name=message.sender_name,
         fold_seconds=c.fold_seconds,
         now=ctx.clock.now(),
+        account_busy=immediate.busy(tick, c.immediate_per_minute),
     )
     values: dict[str, object] = {
         "streak": done.streak,
@@ -130,6 +158,8 @@ async def check_in(cmd: Command, ctx: Context) -> Result | str | None:
     # The check-in that counted (or a replay of its message): confirmed once.
     if done.folded:
         return None  # the group's next folded message carries it
+    if done.new:
+        immediate.add(tick)
     reply_seconds = policy.commands.reply_valid_seconds
     say = Say(
         room=room,

@@ -246,3 +246,25 @@ async def test_folded_confirmations_survive_a_crash_and_none_is_lost(tmp_path: P
     await again.advance(600)
     again.actions.nothing()  # sent once
     await again.stop()
+
+
+async def test_when_the_account_confirms_too_much_at_once_other_groups_fold_too(
+    tmp_path: Path,
+) -> None:
+    one_a_minute = """
+    profiles:
+      super:
+        engagement: {checkin: {fold_seconds: 120, immediate_per_minute: 1}}
+      member:
+        engagement: {checkin: {fold_seconds: 120, immediate_per_minute: 1}}
+    """
+    bot = await _started(tmp_path, one_a_minute, calendar=True)
+    await bot.puppet.member_says(ROOM, "wxid_a", "#签到")
+    await bot.settle()
+    await bot.puppet.member_says(ROOM2, "wxid_b", "#签到")  # a quiet group, a busy account
+    await bot.settle()
+    assert [(a.room, a.mention_ids) for a in _says(bot)] == [(ROOM, ("wxid_a",))]
+    await bot.advance(180)
+    folded = _says(bot)
+    assert [(a.room, a.mention_ids) for a in folded] == [(ROOM2, ("wxid_b",))]
+    await bot.stop()
