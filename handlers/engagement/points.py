@@ -30,6 +30,7 @@ The ledger (``storage.points``) keeps every change; points live in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import unicodedata
 from collections import defaultdict, deque
@@ -94,18 +95,26 @@ def _sections(policy: GroupPolicy) -> tuple[CheckinPolicy, PointsPolicy]:
 
 class ImmediateReplies:
     """How many check-ins the account confirmed at once in the last minute (per
-    app, in memory: only a hint for folding; the confirmations are in storage)."""
+    app, in memory: only a hint for folding; the confirmations are in storage).
+    A slot is taken before the check-in's transaction, so the groups' lanes
+    checking in at the same moment cannot all see room for one more."""
 
     def __init__(self) -> None:
         self._times: deque[float] = deque()
 
-    def busy(self, now: float, limit: int) -> bool:
+    def take(self, now: float, limit: int) -> bool:
+        """Take a slot for an immediate reply; False when the minute is full."""
         while self._times and self._times[0] <= now - 60:
             self._times.popleft()
-        return len(self._times) >= limit
-
-    def add(self, now: float) -> None:
+        if len(self._times) >= limit:
+            return False
         self._times.append(now)
+        return True
+
+    def give_back(self, now: float) -> None:
+        """The slot was not used (the confirmation folded, or no check-in)."""
+        with contextlib.suppress(ValueError):
+            self._times.remove(now)
 
 
 def _immediate(ctx: Context) -> ImmediateReplies:
@@ -134,6 +143,7 @@ async def check_in(cmd: Command, ctx: Context) -> Result | str | None:
     message = cmd.message
     day = local_day(message.at, policy)
     immediate, tick = _immediate(ctx), ctx.clock.monotonic()
+    slot = c.fold_seconds <= 0 or immediate.take(tick, c.immediate_per_minute)
     done = await store_of(ctx).check_in(
         scope_of(policy),
         room,
@@ -145,7 +155,7 @@ async def check_in(cmd: Command, ctx: Context) -> Result | str | None:
         member_name=message.sender_name,
         fold_seconds=c.fold_seconds,
         now=ctx.clock.now(),
-        account_busy=immediate.busy(tick, c.immediate_per_minute),
+        account_busy=not slot,
     )
     values: dict[str, object] = {
         "streak": done.streak,
@@ -153,13 +163,13 @@ async def check_in(cmd: Command, ctx: Context) -> Result | str | None:
         "balance": done.balance,
         "rank": done.rank,
     }
+    if slot and (done.folded or not done.new) and c.fold_seconds > 0:
+        immediate.give_back(tick)
     if not done.new and done.message_id != message.message_id:
         return _fill(c.already_text, policy, cmd.prefix, **values)
     # The check-in that counted (or a replay of its message): confirmed once.
     if done.folded:
         return None  # the group's next folded message carries it
-    if done.new:
-        immediate.add(tick)
     reply_seconds = policy.commands.reply_valid_seconds
     say = Say(
         room=room,
