@@ -10,7 +10,7 @@ step, which sees every event before any feature.
 from __future__ import annotations
 
 from handlers import connection, help, joining, membership, moderation, pauses, welcome
-from handlers.engagement import coupons
+from handlers.engagement import coupons, points
 from handlers.feature import Feature
 from handlers.moderation import appeals, invites, links
 
@@ -26,4 +26,5 @@ FEATURES: tuple[Feature, ...] = (
     links.feature,  # #报备, #同意报备, #拒绝报备
     appeals.feature,  # #申诉, #驳回, #申诉列表
     coupons.feature,  # #发券, #领券, #我的券, #转赠, #接受, #核销; expiry and reminders
+    points.feature,  # #签到, #积分, #排行, #加分, #扣分, points for speaking
 )

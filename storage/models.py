@@ -653,3 +653,97 @@ class CouponEvent(Base):
     to_owner: Mapped[str] = mapped_column(ID)
     room_id: Mapped[str | None] = mapped_column(ID)
     note: Mapped[str] = mapped_column(Text)
+
+
+# --------------------------------------------------------------------------
+# Engagement (issue 9): check-in, the points ledger, folded confirmations
+# --------------------------------------------------------------------------
+
+POINTS_KINDS = ("checkin", "activity", "admin", "lottery", "other")
+CONFIRMATION_STATUSES = ("pending", "submitted", "sent")
+
+
+class PointsEntry(Base):
+    """One change of a member's points: the ledger.  ``scope`` is where the
+    points live (``room:<id>`` or ``tag:<tag>``, the group's, not an account's:
+    two bot accounts in one group pay once).  ``key`` is the change's
+    idempotency key: a retried command or a replayed message pays once."""
+
+    __tablename__ = "points_ledger"
+    __table_args__ = (
+        CheckConstraint(_in("kind", POINTS_KINDS), name="kind"),
+        UniqueConstraint("key"),
+        Index("ix_points_ledger_scope_member_id", "scope", "member_id"),
+        Index("ix_points_ledger_scope_at", "scope", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(200))
+    member_id: Mapped[str] = mapped_column(ID)
+    amount: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str] = mapped_column(String(200))  # a local date, a message id, ...
+    key: Mapped[str] = mapped_column(String(200))
+    room_id: Mapped[str | None] = mapped_column(ID)  # where it happened
+    by: Mapped[str | None] = mapped_column(ID)  # the admin of an adjustment
+    at: Mapped[datetime]
+
+
+class PointsBalance(Base):
+    """A member's balance in a scope: the sum of the ledger, kept in the same
+    transaction as each ledger row (a property test proves them equal)."""
+
+    __tablename__ = "points_balances"
+    __table_args__ = (Index("ix_points_balances_scope_balance", "scope", "balance"),)
+
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    member_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    balance: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
+class Checkin(Base):
+    """A member's check-in on a local day (the group's time zone): one per
+    (scope, member, day), so a retried #签到 never pays twice."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (Index("ix_checkins_room_id_local_date", "room_id", "local_date"),)
+
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    member_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    local_date: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD
+    room_id: Mapped[str] = mapped_column(ID)
+    message_id: Mapped[str | None] = mapped_column(ID)
+    streak: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Integer)
+    rank: Mapped[int] = mapped_column(Integer)  # the n-th check-in of the day in the group
+    at: Mapped[datetime]
+
+
+class CheckinConfirmation(Base):
+    """A check-in confirmation folded into the group's next batch message:
+    pending until its batch is due, submitted with the key of the Say that
+    carries it, sent once that Say is in the outbox.  A crash loses none."""
+
+    __tablename__ = "checkin_folds"
+    __table_args__ = (
+        CheckConstraint(_in("status", CONFIRMATION_STATUSES), name="status"),
+        UniqueConstraint("account_id", "room_id", "member_id", "local_date"),
+        Index("ix_checkin_folds_account_id_status_due_at", "account_id", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ID)
+    room_id: Mapped[str] = mapped_column(ID)
+    member_id: Mapped[str] = mapped_column(ID)
+    member_name: Mapped[str] = mapped_column(String(128))
+    local_date: Mapped[str] = mapped_column(String(10))
+    streak: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(Integer)
+    rank: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime]
+    action_key: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -674,7 +674,9 @@ const commands = {
 
   say (a) {
     need(a, 'text')
-    return incoming(a, MT.Text, { text: a.text, mentionIdList: a.mentions || [] })
+    // `timestamp` (ms): a message the puppet dates otherwise than now (e.g. tomorrow)
+    const when = a.timestamp ? { timestamp: a.timestamp } : {}
+    return incoming(a, MT.Text, { text: a.text, mentionIdList: a.mentions || [], ...when })
   },
 
   send_link (a) {

@@ -1,7 +1,7 @@
 """Coupons: drops, coupons as assets with one owner each, and every transition.
 
 Revision ID: 0014_coupons
-Revises: 0012_links
+Revises: 0013_points
 Create Date: 2026-12-02
 
 Hand-written to match ``storage.models``; a test compares the two.
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014_coupons"
-down_revision: str | Sequence[str] | None = "0012_links"
+down_revision: str | Sequence[str] | None = "0013_points"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
