@@ -84,12 +84,12 @@ async def judge(event: Event, ctx: Context) -> Result | None:
         return None
     if event.kind is MessageKind.RECALLED:
         return None
-    rt = runtime(services)
-    if await rt.exempt(policy, event.sender_id):
-        return None
     cmd = parse_command(event, policy.command_prefix)
     if cmd is not None and cmd.name in services.commands:
         return None  # a command the bot answers (#报备 a link is not an ad)
+    rt = runtime(services)
+    if await rt.exempt(policy, event.sender_id):
+        return None
     verdict = await _verdict(event, ctx)
     if verdict.decision is Decision.OK:
         log.debug("%s in %s: ok (%s)", event.message_id, event.room_id, verdict.score)
