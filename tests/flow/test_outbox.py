@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
 from bot.vocab.actions import Say, to_payload
 from storage.types import NewOutboxItem
 from tests.flow.harness import ROOM, Harness
+
+
+async def _recorded(bot: Harness, done: int) -> None:
+    """Yield until ``done`` messages are recorded as done in the outbox."""
+    for _ in range(100_000):
+        if (await bot.repo.outbox_counts()).get("message", {}).get("done", 0) >= done:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the outcome was never recorded")
 
 
 async def test_an_action_queued_before_a_crash_is_sent_once_after_restart(tmp_path: Path) -> None:
@@ -18,6 +28,7 @@ async def test_an_action_queued_before_a_crash_is_sent_once_after_restart(tmp_pa
     await first.app.settle(send=False)
     await first.clock.advance(0.5)  # the first reply goes; the second waits for the room gap
     assert len(first.sent(ROOM)) == 1
+    await _recorded(first, done=1)  # its outcome is written (on a slow machine: after the send)
     await first.crash()
 
     second = Harness(tmp_path, clock=first.clock)
