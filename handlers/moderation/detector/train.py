@@ -13,7 +13,7 @@ Training data (see ``data/ATTRIBUTION.md``):
 
 Sets without a licence (sms_mudou, gamechat) are never read here.  The fit is
 deterministic: full-batch logistic regression with Adam and L2 on binary
-character 1-3-gram features, then the :class:`~.combiner.Combiner` (a logistic
+character 1-2-gram features, then the :class:`~.combiner.Combiner` (a logistic
 regression over the text checks' outputs) on the classifier's 5-fold
 out-of-fold scores of the same examples (numpy at training time only).
 """
