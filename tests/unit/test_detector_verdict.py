@@ -84,11 +84,12 @@ def test_scan_json_lines_emit_one_json_object_a_line() -> None:
 
 def test_learning_an_ad_raises_its_probability_and_similar_messages() -> None:
     clf = default_classifier()
-    text = "团购接龙小区拼单，想要的私我"
+    text = "水果接龙拼单，明天到货"
     before = clf.probability(text)
+    assert before < 0.5  # the shipped model does not call it an ad yet
     after = clf.learn(text, True)
     assert after > before and after >= 0.5
-    assert clf.probability("团购接龙小区拼单，要的私我") > before
+    assert clf.probability("水果接龙拼单，后天到货") > before
     assert clf.feedback == [(text, True)]
 
 

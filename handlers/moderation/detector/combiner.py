@@ -37,24 +37,27 @@ def _sigmoid(z: float) -> float:
 
 
 def feature_vector(checks: Iterable[CheckResult]) -> list[float] | None:
-    """The combiner's inputs from a verdict's checks, or None without a classifier result."""
-    by_name = {c.name: c for c in checks}
-    clf = by_name.get("classifier")
-    if clf is None:
-        return None
-    x = [_logit(clf.score)]
-    for name in FEATURES[1:]:
-        c = by_name.get(name)
-        if c is None:
-            x.append(0.0)
-        elif name in _SCORED:
-            x.append(c.score)  # the lexicon's score counts below its hit mark too
+    """The combiner's inputs from a verdict's checks, or None without a classifier result.
+
+    One pass over the checks (the last result of a name counts)."""
+    x = [0.0] * len(FEATURES)
+    have_classifier = False
+    for c in checks:
+        i = _INDEX.get(c.name)
+        if i is None:
+            continue
+        if i == 0:
+            x[0] = _logit(c.score)
+            have_classifier = True
+        elif i in _SCORED:
+            x[i] = c.score  # the lexicon's score counts below its hit mark too
         else:
-            x.append(1.0 if c.hit else 0.0)
-    return x
+            x[i] = 1.0 if c.hit else 0.0
+    return x if have_classifier else None
 
 
-_SCORED = frozenset({"phone_number", "lexicon"})
+_INDEX = {name: i for i, name in enumerate(FEATURES)}
+_SCORED = frozenset({_INDEX["phone_number"], _INDEX["lexicon"]})
 
 
 @dataclass(frozen=True, slots=True)

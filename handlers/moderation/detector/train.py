@@ -13,26 +13,35 @@ Training data (see ``data/ATTRIBUTION.md``):
 
 Sets without a licence (sms_mudou, gamechat) are never read here.  The fit is
 deterministic: full-batch logistic regression with Adam and L2 on binary
-character 1-3-gram features, then the :class:`~.combiner.Combiner` (a logistic
+character 1-2-gram features, then the :class:`~.combiner.Combiner` (a logistic
 regression over the text checks' outputs) on the classifier's 5-fold
-out-of-fold scores of the same examples (numpy at training time only).
+out-of-fold scores of the same examples (numpy at training time only), its
+bias then moved so that the detector's "ad" threshold keeps a precision of
+``PRECISION_TARGET`` on those out-of-fold scores (class weights set the slope,
+the real mix of the training examples the operating point).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from .checks import prepare
 from .classifier import MODEL_FILE, Classifier, features
 from .combiner import FEATURES, Combiner, feature_vector
 from .normalize import normalize
+from .verdict import AD_THRESHOLD
 
 DEFAULT_DATA = Path("../shared/data/ads")
+# The precision at the detector's "ad" threshold on the training examples'
+# out-of-fold scores (see _calibration_shift).
+PRECISION_TARGET = 0.96
 MIT_SETS = ("qqgroup_dev.tsv", "qqgroup_violations_tiny.tsv")
 
 Example = tuple[str, bool]
@@ -144,7 +153,13 @@ def _check_features(clf: Classifier, texts: Sequence[str]) -> list[list[float]]:
 
 
 def fit_combiner(
-    examples: Sequence[Example], *, k: int = 5, l2: float = 1e-3, seed: int = 7
+    examples: Sequence[Example],
+    *,
+    k: int = 5,
+    l2: float = 1e-3,
+    seed: int = 7,
+    precision_target: float | None = PRECISION_TARGET,
+    ad_threshold: float = AD_THRESHOLD,
 ) -> Combiner:
     """Logistic regression over the text checks' outputs, with the classifier's
     scores taken out of fold (each example scored by a model that did not see
@@ -179,10 +194,33 @@ def fit_combiner(
         beta -= step
         if float(np.abs(step).max()) < 1e-8:
             break
+    bias = float(beta[-1])
+    if precision_target is not None:
+        bias += _calibration_shift(x @ beta, y, precision_target, ad_threshold)
     return Combiner(
         weights={name: float(b) for name, b in zip(FEATURES, beta[:-1], strict=True)},
-        bias=float(beta[-1]),
+        bias=bias,
     )
+
+
+def _calibration_shift(
+    z: Any, y: Any, precision_target: float, ad_threshold: float, max_shift: float = 2.0
+) -> float:
+    """How far to move the combiner's logit so that "score >= ad_threshold" keeps the
+    most examples at a precision of at least ``precision_target``, measured on the
+    out-of-fold scores of the training examples themselves (class weights fit the
+    slope; this sets the operating point on the real mix of ads and chat)."""
+    import numpy as np
+
+    order = np.argsort(-z)
+    hits = np.cumsum(y[order])
+    prec = hits / np.arange(1, len(z) + 1)
+    ok = np.nonzero(prec >= precision_target)[0]
+    if not len(ok):
+        return 0.0
+    cut = float(z[order][ok[-1]])  # the lowest score still at the target precision
+    target = math.log(ad_threshold / (1.0 - ad_threshold))
+    return max(-max_shift, min(max_shift, target - cut))
 
 
 def fit_model(examples: Sequence[Example], *, meta: dict[str, object] | None = None) -> Classifier:
