@@ -102,6 +102,10 @@ class Doer:
         ``origin``: the feature that decided (its shadow switch, its keys);
         ``cause``: the event or the calendar run key that led to it.  Every
         action without a key or a window gets them here (:func:`stamp`)."""
+        if isinstance(cause, str):
+            why, at = cause, self._clock.now()
+        else:
+            why, at = event_key(cause), getattr(cause, "at", None) or self._clock.now()
         follow: list[Result] = []
         for effect in result.effects:
             apply = self._appliers.get(type(effect))
@@ -110,14 +114,15 @@ class Doer:
             answer = await apply(effect)
             if isinstance(answer, Result):
                 follow.append(answer)
-        for more in follow:
-            await self.do(more, origin, cause)
+        for n, more in enumerate(follow):
+            # Keyed apart from the first result's actions: the same cause, a later step.
+            then = [
+                stamp(a, origin=origin, cause=f"{why}>{n}", index=i, at=at)
+                for i, a in enumerate(more.actions)
+            ]
+            await self.do(Result(then, more.stop, more.effects), origin, cause)
         if not result.actions:
             return
-        if isinstance(cause, str):
-            why, at = cause, self._clock.now()
-        else:
-            why, at = event_key(cause), getattr(cause, "at", None) or self._clock.now()
         actions = [
             stamp(a, origin=origin, cause=why, index=i, at=at) for i, a in enumerate(result.actions)
         ]
