@@ -30,154 +30,72 @@ the bot's account; takes the same session factory as
 
 from __future__ import annotations
 
-import secrets
-import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.coupon_types import (
+    CLAIM_TRIES as CLAIM_TRIES,
+)
+from storage.coupon_types import (  # re-exported: callers import them from here
+    CODE_ALPHABET as CODE_ALPHABET,
+)
+from storage.coupon_types import (
+    CODE_LENGTH as CODE_LENGTH,
+)
+from storage.coupon_types import (
+    LIVE as LIVE,
+)
+from storage.coupon_types import (
+    MAX_DROP_COUNT as MAX_DROP_COUNT,
+)
+from storage.coupon_types import (
+    NOTE_MAX_LENGTH as NOTE_MAX_LENGTH,
+)
+from storage.coupon_types import (
+    Claim as Claim,
+)
+from storage.coupon_types import (
+    ClaimOutcome as ClaimOutcome,
+)
+from storage.coupon_types import (
+    CouponInfo as CouponInfo,
+)
+from storage.coupon_types import (
+    CouponKind as CouponKind,
+)
+from storage.coupon_types import (
+    Drop as Drop,
+)
+from storage.coupon_types import (
+    Event as Event,
+)
+from storage.coupon_types import (
+    Handover as Handover,
+)
+from storage.coupon_types import (
+    RedeemOutcome as RedeemOutcome,
+)
+from storage.coupon_types import (
+    Redemption as Redemption,
+)
+from storage.coupon_types import (
+    new_code as new_code,
+)
+from storage.coupon_types import (
+    normalize_code as normalize_code,
+)
 from storage.models import Coupon, CouponDrop, CouponEvent
 from storage.types import clean_text, require_aware
 
 _COUPONS = cast(Table, Coupon.__table__)
 _DROPS = cast(Table, CouponDrop.__table__)
 _EVENTS = cast(Table, CouponEvent.__table__)
-
-CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-CODE_LENGTH = 10
-NOTE_MAX_LENGTH = 100
-MAX_DROP_COUNT = 10_000
-#: Tries of a claim when other claimers take the coupon it picked first.
-CLAIM_TRIES = 50
-#: The statuses a coupon can still leave (by expiring).
-LIVE = ("issued", "claimed", "pending_transfer")
-
-ClaimOutcome = Literal["claimed", "limit", "sold_out", "none"]
-RedeemOutcome = Literal[
-    "redeemed", "unknown", "already", "expired", "pending", "not_claimed", "elsewhere"
-]
-
-
-def new_code() -> str:
-    """A fresh redemption code (unpredictable: :mod:`secrets`)."""
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-
-
-def normalize_code(text: str) -> str | None:
-    """A code as people type it (full-width, lower case, with ``-`` or spaces), or None."""
-    code = unicodedata.normalize("NFKC", text).upper().replace("-", "").replace(" ", "")
-    if len(code) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in code):
-        return None
-    return code
-
-
-@dataclass(frozen=True, slots=True)
-class CouponKind:
-    """A coupon type as the config gives it, copied into each coupon."""
-
-    type_id: str
-    name: str
-    value: str = ""
-    valid_days: float = 30
-    transferable: bool = True
-    per_member_limit: int = 1
-
-
-@dataclass(frozen=True, slots=True)
-class Drop:
-    id: int
-    scope: str
-    room_id: str
-    type_id: str
-    name: str
-    value: str
-    count: int
-    per_member_limit: int
-    valid_days: float
-    opened_by: str
-    opened_at: datetime
-    closes_at: datetime
-    announced_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class CouponInfo:
-    id: int
-    code: str
-    scope: str
-    room_id: str
-    drop_id: int | None
-    type_id: str
-    name: str
-    value: str
-    transferable: bool
-    status: str
-    owner_id: str
-    issued_by: str
-    issued_at: datetime
-    expires_at: datetime
-    claimed_by: str | None
-    claim_slot: int | None
-    claimed_at: datetime | None
-    pending_to: str | None
-    pending_until: datetime | None
-    pending_note: str | None
-    pending_room: str | None
-    redeemed_at: datetime | None
-    redeemed_by: str | None
-    redeemed_room: str | None
-    reminded_at: datetime | None
-    updated_at: datetime
-
-    def as_dict(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in self.__slots__}
-        for k, v in out.items():
-            if isinstance(v, datetime):
-                out[k] = v.isoformat()
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    coupon_id: int
-    at: datetime
-    actor: str
-    from_status: str | None
-    to_status: str
-    from_owner: str | None
-    to_owner: str
-    room_id: str | None
-    note: str
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    outcome: ClaimOutcome
-    coupon: CouponInfo | None = None
-    drop: Drop | None = None  # the drop claimed from (or refused by)
-
-
-@dataclass(frozen=True, slots=True)
-class Handover:
-    """A transfer that ended: accepted (``coupon.owner_id`` is the recipient) or
-    returned (the giver's again)."""
-
-    coupon: CouponInfo
-    giver: str
-    recipient: str
-    room_id: str | None  # where the transfer was offered
-    note: str
-
-
-@dataclass(frozen=True, slots=True)
-class Redemption:
-    outcome: RedeemOutcome
-    coupon: CouponInfo | None = None
 
 
 _COUPON_COLUMNS = tuple(_COUPONS.c[f.name] for f in fields(CouponInfo))
