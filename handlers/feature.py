@@ -31,12 +31,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import BaseModel
+
 from bot.vocab.actions import Action
 from bot.vocab.effects import Effect
 from bot.vocab.events import Event, MessageEvent
 from bot.vocab.policy import GroupPolicy
 from handlers.base import BaseHandler, Context, Handler, Result
 from handlers.parsing import Command
+from sop.kinds import KindSpec, register_kind
 
 if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
@@ -218,6 +221,24 @@ class Feature:
 
         def register(fn: F) -> F:
             self.jobs.append(JobSpec(f"{self.name}.{job_id}", trigger, fn, self, grace))
+            return fn
+
+        return register
+
+    def kind(
+        self,
+        name: str,
+        content: type[BaseModel],
+        *,
+        per_group: bool = True,
+        description: str = "",
+    ) -> Callable[[F], F]:
+        """A kind of SOP calendar entry (``kind: name`` in ``bot.yaml``'s
+        ``calendar.entries``), its content model and its runner
+        ``async fn(ctx, run: sop.kinds.Run) -> actions | Result``."""
+
+        def register(fn: F) -> F:
+            register_kind(KindSpec(name, content, fn, self.name, per_group, description))
             return fn
 
         return register

@@ -49,6 +49,7 @@ from bot.config.sections import (
     default_texts,
 )
 from bot.governor import GovernorSettings
+from sop.entries import CalendarConfig
 
 _Model = Model
 
@@ -387,6 +388,11 @@ class BotConfig(_Model):
     alerts: AlertsConfig = Field(
         default_factory=AlertsConfig,
         description="Alerts to the owners by webhook (and an ERROR log line), not through WeChat.",
+    )
+    calendar: CalendarConfig = Field(
+        default_factory=CalendarConfig,
+        description="The SOP calendar: scheduled posts, check-in rounds, lotteries, coupon "
+        "drops, flash groups (sop.entries).",
     )
 
     _source: Path | None = PrivateAttr(default=None)

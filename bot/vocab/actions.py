@@ -117,6 +117,62 @@ class SetTopic(Action):
     kind: ActionKind = field(init=False, default=ActionKind.ROOM_ADMIN)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendImage(Action):
+    """Send an image file (a chart, a poster) into a group or to a contact.
+
+    ``path`` is a file the bot wrote (kept until sent: the outbox may resend
+    it after a restart); ``sha256`` of its bytes makes the key content-true."""
+
+    room: str | None
+    path: str
+    sha256: str = ""
+    to_contact: str | None = None
+    kind: ActionKind = field(init=False, default=ActionKind.RICH)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendMiniProgram(Action):
+    room: str
+    app_id: str
+    title: str
+    page_path: str = ""
+    description: str = ""
+    thumbnail_url: str = ""
+    username: str = ""  # the mini program's gh_… id
+    kind: ActionKind = field(init=False, default=ActionKind.RICH)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateRoom(Action):
+    """Create a group with these contacts (WeChat needs at least two besides
+    the bot) and this topic.  ``ref`` names it for whoever asked (a flash
+    group's campaign): the new room id is reported with the outcome."""
+
+    topic: str
+    member_ids: tuple[str, ...]
+    ref: str
+    kind: ActionKind = field(init=False, default=ActionKind.ROOM_CREATE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuitRoom(Action):
+    """The bot leaves a group (after a flash group is dissolved)."""
+
+    room: str
+    kind: ActionKind = field(init=False, default=ActionKind.ROOM_ADMIN)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddFriend(Action):
+    """Send a friend request (budgeted: a few a day on a real account)."""
+
+    contact_id: str
+    hello: str = ""
+    room: str | None = None  # the group the contact was met in (for the audit)
+    kind: ActionKind = field(init=False, default=ActionKind.FRIEND_REQUEST)
+
+
 def say_to_each(
     contacts: Iterable[str], text: str, *, priority: Priority, reason: str
 ) -> list[Say]:
@@ -144,6 +200,11 @@ for _cls in (
     AcceptFriendship,
     SetAnnouncement,
     SetTopic,
+    SendImage,
+    SendMiniProgram,
+    CreateRoom,
+    QuitRoom,
+    AddFriend,
 ):
     ACTIONS[action_name(_cls)] = _cls
 
