@@ -83,6 +83,7 @@ class App:
             session_factory(self.engine),
             account_id=config.bot.account,
             max_text_length=config.activity.max_text_length,
+            timezone=config.bot.timezone,
         )
         self.policies = PolicyBook(config)
         # Owners hear about trouble by webhook, not through the troubled account.

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, cast
 
 from sqlalchemy import exc as sa_exc
@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import ActivityEvent, MemberStats
 from storage.sql import (
     _CONTACTS,
+    _DAYS,
     _EVENTS,
     _STATS,
     NAME_MAX_LENGTH,
@@ -91,6 +92,36 @@ def _rollup(events: Sequence[_Event]) -> list[dict[str, Any]]:
     ]
 
 
+def _day_rollup(
+    rows: Sequence[ActivityRow], written: set[tuple[str, str]] | None, tz: tzinfo
+) -> list[tuple[str, str, str, int]]:
+    """member_days increments: messages per (room, member, local day) among the
+    rows written (``written``: the (room, message id) pairs stored; None: all)."""
+    days: dict[tuple[str, str, str], int] = {}
+    seen: set[tuple[str, str]] = set()
+    for r in rows:
+        if r.kind != "message":
+            continue
+        room_id = _storable(r.room_id)
+        if r.message_id:
+            key = (room_id, _storable(r.message_id, 128))
+            if key in seen or (written is not None and key not in written):
+                continue
+            seen.add(key)
+        day = (room_id, _storable(r.contact_id), r.at.astimezone(tz).date().isoformat())
+        days[day] = days.get(day, 0) + 1
+    return [(room, contact, day, n) for (room, contact, day), n in days.items()]
+
+
+def _days_upsert(session: AsyncSession) -> Any:
+    """``INSERT … ON CONFLICT`` adding a batch's messages to member_days."""
+    ins = _insert(session, _DAYS)
+    return ins.on_conflict_do_update(
+        index_elements=[_DAYS.c.room_id, _DAYS.c.contact_id, _DAYS.c.day],
+        set_={"messages": _DAYS.c.messages + ins.excluded.messages},
+    )
+
+
 def _storable(value: str, limit: int | None = None) -> str:
     """:func:`clean_text`, with its common case (ASCII without NUL) done without
     encoding a copy: this runs for several values of every row."""
@@ -134,6 +165,7 @@ _STATS_COLUMNS = (
     "last_active_at",
 )
 _NAME_COLUMNS = ("contact_id", "name", "updated_at")
+_DAY_COLUMNS = ("room_id", "contact_id", "day", "messages")
 #: Events per multi-row INSERT on SQLite: 7,000 parameters, far below its 32,766.
 _SQLITE_ROWS_PER_INSERT = 1000
 
@@ -160,6 +192,7 @@ class _SQLiteActivitySQL:
         self._events: dict[int, str] = {}
         self.stats = self._compile(_stats_upsert(session), _STATS_COLUMNS, dialect)
         self.names = self._compile(_names_upsert(session), _NAME_COLUMNS, dialect)
+        self.days = self._compile(_days_upsert(session), _DAY_COLUMNS, dialect)
         at_type = cast(UTCDateTime, _EVENTS.c.at.type)
         self._bind = at_type.process_bind_param
         self._dialect = dialect
@@ -330,6 +363,11 @@ class ActivityMixin(RepositoryBase):
             stats = _rollup(written)
             if stats:
                 await session.execute(_stats_upsert(session), stats)
+            days = _day_rollup(rows, stored if len(written) < len(events) else None, self.tz)
+            if days:
+                await session.execute(
+                    _days_upsert(session), [dict(zip(_DAY_COLUMNS, d, strict=True)) for d in days]
+                )
         return len(written)
 
     def _events(self, rows: Sequence[ActivityRow], time: Callable[[datetime], Any]) -> list[_Event]:
@@ -397,8 +435,13 @@ class ActivityMixin(RepositoryBase):
                     returned += 1
             if returned == len(events):
                 written = events  # nothing was stored before (the usual case)
+                days = _day_rollup(rows, None, self.tz)
             else:
                 written = [e for e in events if e[4] is None or (e[0], e[4]) in stored]
+                days = _day_rollup(rows, cast(set[tuple[str, str]], stored), self.tz)
+            if days:
+                statement = sql.days
+                await driver.executemany(sql.days, days)
             stats = _rollup(written)
             if stats:
                 statement = sql.stats
@@ -442,6 +485,17 @@ class ActivityMixin(RepositoryBase):
             stmt = stmt.where(_EVENTS.c.room_id == room_id)
         async with self._sessions() as session:
             return int((await session.execute(stmt)).scalar_one())
+
+    async def member_days(
+        self, room_id: str, first_day: str, last_day: str
+    ) -> dict[tuple[str, str], int]:
+        """Messages per (member, local day) in ``room_id`` from ``first_day`` to
+        ``last_day`` (``YYYY-MM-DD``, both included)."""
+        stmt = select(_DAYS.c.contact_id, _DAYS.c.day, _DAYS.c.messages).where(
+            _DAYS.c.room_id == room_id, _DAYS.c.day >= first_day, _DAYS.c.day <= last_day
+        )
+        async with self._sessions() as session:
+            return {(c, d): n for c, d, n in (await session.execute(stmt)).all()}
 
     async def recent_activity(
         self, room_id: str | None = None, limit: int = 50

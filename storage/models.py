@@ -144,6 +144,22 @@ class MemberStats(Base):
     last_active_at: Mapped[datetime]
 
 
+class MemberDay(Base):
+    """Per member, group and local day (the bot's time zone): messages sent.
+
+    Kept by record_activity with member_stats, from the rows written (so a
+    message is counted once however many accounts saw it); weekly and 30-day
+    figures, activity tiers and reports read this, never the event log."""
+
+    __tablename__ = "member_days"
+    __table_args__ = (Index("ix_member_days_room_id_day", "room_id", "day"),)
+
+    room_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    contact_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, local
+    messages: Mapped[int] = mapped_column(Integer)
+
+
 class AuditLog(Base):
     __tablename__ = "audit_log"
     __table_args__ = (

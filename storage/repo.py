@@ -10,6 +10,8 @@ UTC); a naive one is refused with ValueError before anything is written.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 # The parts of the repository, one module per aggregate; every name that was
@@ -75,6 +77,7 @@ class Repository(
         *,
         account_id: str = DEFAULT_ACCOUNT,
         max_text_length: int = DEFAULT_MAX_TEXT_LENGTH,
+        timezone: str = "Asia/Shanghai",
     ) -> None:
         if max_text_length < 1:
             raise ValueError("max_text_length must be positive")
@@ -83,3 +86,4 @@ class Repository(
         self._sessions = session_factory
         self.account_id = account_id
         self.max_text_length = max_text_length
+        self.tz = ZoneInfo(timezone)

@@ -10,6 +10,7 @@ factory, the account and its ``WHERE`` clause).  Nothing here holds a session.
 from __future__ import annotations
 
 import json
+from datetime import tzinfo
 from typing import Any, cast
 
 from sqlalchemy import Table, case
@@ -20,6 +21,7 @@ from storage.models import (
     ActivityEvent,
     Contact,
     Group,
+    MemberDay,
     Membership,
     MemberStats,
     MemberStay,
@@ -35,6 +37,7 @@ DETAIL_MAX_LENGTH = 20000
 
 _EVENTS = cast(Table, ActivityEvent.__table__)
 _STATS = cast(Table, MemberStats.__table__)
+_DAYS = cast(Table, MemberDay.__table__)
 _CONTACTS = cast(Table, Contact.__table__)
 _GROUPS = cast(Table, Group.__table__)
 _MEMBERSHIPS = cast(Table, Membership.__table__)
@@ -88,6 +91,7 @@ class RepositoryBase:
     _sessions: async_sessionmaker[AsyncSession]
     account_id: str
     max_text_length: int
+    tz: tzinfo  # the bot's: member_days are local days
 
     def _mine(self, table: Any) -> Any:
         """The WHERE clause that keeps a query to this account's rows."""

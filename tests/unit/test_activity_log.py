@@ -176,6 +176,30 @@ async def test_messages_stored_before_are_neither_stored_nor_counted_again(store
     assert stats.first_seen_at == T0 and stats.last_spoke_at == T0 + timedelta(seconds=3)
 
 
+async def test_messages_are_counted_per_local_day_once_however_often_they_arrive(
+    store: Store,
+) -> None:
+    # 15:59 and 16:00 UTC are 23:59 and 00:00 the next day in Shanghai (the default).
+    late = datetime(2026, 1, 5, 15, 59, tzinfo=UTC)
+
+    def row(i: int, at: datetime, sender: str = "wxid_a") -> ActivityRow:
+        return ActivityRow(ROOM, sender, "message", at, "text", f"m{i}", "hi")
+
+    first = [row(1, late), row(2, late), row(3, late + timedelta(minutes=1))]
+    assert (
+        await store.repo.record_activity([*first, ActivityRow(ROOM, "wxid_b", "join", late)]) == 4
+    )
+    # A second account in the group brings m3 again, with m4 from another member.
+    assert await store.repo.record_activity([row(3, late), row(4, late, "wxid_b")]) == 1
+
+    days = await store.repo.member_days(ROOM, "2026-01-05", "2026-01-06")
+    assert days == {
+        ("wxid_a", "2026-01-05"): 2,
+        ("wxid_a", "2026-01-06"): 1,
+        ("wxid_b", "2026-01-05"): 1,
+    }
+
+
 async def test_ids_and_texts_with_nul_or_lone_surrogates_are_stored_cleaned(store: Store) -> None:
     row = ActivityRow("r\x001@chatroom", "wxid_\ud800", "message", T0, "text", "m\x001", "a\x00b")
     assert await store.repo.record_activity([row]) == 1
