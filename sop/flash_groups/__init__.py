@@ -395,6 +395,10 @@ async def _dissolve(
     now: datetime,
     out: _Step,
 ) -> bool:
+    thanks = await ctx.repo.outbox_get(key(c.id, "thanks"))
+    queued = thanks is None and now - c.step_at < timedelta(hours=1)  # submitted after this tick
+    if queued or (thanks is not None and thanks.status in _UNFINISHED):
+        return False  # the thanks go out before anyone is removed
     if not await store.claim(c, "dissolving", now, remove_round=1):
         return False
     members = await _present(ctx, c, content)
