@@ -13,7 +13,7 @@ from handlers import connection, help, joining, membership, moderation, pauses, 
 from handlers.engagement import coupons, points
 from handlers.feature import Feature
 from handlers.moderation import appeals, invites, links
-from sop import checkin_rounds, posts
+from sop import checkin_rounds, flash_groups, posts
 
 FEATURES: tuple[Feature, ...] = (
     membership.feature,  # who is in a group: member lists, joins, leaves, roles
@@ -30,4 +30,5 @@ FEATURES: tuple[Feature, ...] = (
     points.feature,  # #签到, #积分, #排行, #加分, #扣分, points for speaking
     posts.feature,  # the calendar's ``post`` kind
     checkin_rounds.feature,  # the calendar's ``checkin`` kind: rounds and their summaries
+    flash_groups.feature,  # the calendar's ``flash_group`` kind: 快闪群 campaigns
 )

@@ -763,3 +763,49 @@ class CheckinConfirmation(Base):
     action_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+FLASH_STATUSES = (
+    "planned",  # waiting for its creation time
+    "creating",  # CreateRoom queued: waiting for the new group's id
+    "open",  # the group exists: members invited, schedule posts going out
+    "ended",  # the event is over, thanked: waiting to dissolve
+    "dissolving",  # removing members (in rounds)
+    "quitting",  # QuitRoom queued
+    "done",
+    "failed",
+)
+
+
+class FlashCampaign(Base):
+    """A flash group's campaign (快闪群): one per calendar run, a state machine
+    advanced by the flash_groups feature's tick.  Each step is claimed with a
+    conditional UPDATE on ``status`` (and ``posts_done`` / ``remove_round``)
+    before it is done, so a restart resumes it and never does one twice."""
+
+    __tablename__ = "flash_campaigns"
+    __table_args__ = (
+        CheckConstraint(_in("status", FLASH_STATUSES), name="status"),
+        UniqueConstraint("account_id", "run_key"),
+        Index("ix_flash_campaigns_account_id_status", "account_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ID)
+    entry_id: Mapped[str] = mapped_column(String(48))
+    run_key: Mapped[str] = mapped_column(String(200))
+    topic: Mapped[str] = mapped_column(String(100))
+    content: Mapped[str] = mapped_column(Text)  # JSON: the entry's content when it ran
+    sources: Mapped[str] = mapped_column(Text)  # JSON: the groups its members come from
+    members: Mapped[str] = mapped_column(Text)  # JSON: who was invited, in order
+    status: Mapped[str] = mapped_column(String(16))
+    room_id: Mapped[str | None] = mapped_column(ID)
+    posts_done: Mapped[int] = mapped_column(Integer)
+    remove_round: Mapped[int] = mapped_column(Integer)
+    create_at: Mapped[datetime]
+    event_start: Mapped[datetime]
+    event_end: Mapped[datetime]
+    dissolve_at: Mapped[datetime]
+    step_at: Mapped[datetime]  # when the last step was claimed
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

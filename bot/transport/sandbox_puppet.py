@@ -318,6 +318,10 @@ class SandboxPuppet(SandboxDriver, MessageApi, Puppet):
             room = self._room(room_id)
             self._require_bot_in(room)
             del room.members[me]
+            if me in room.admin_ids:
+                room.admin_ids.remove(me)
+            if room.owner_id == me:  # WeChat hands the group to the next member
+                room.owner_id = next(iter(room.members), "")
 
         self._act("room_quit", {"room_id": room_id}, quit_room)
         self._emit_leave(room_id, [me], me)
@@ -359,23 +363,29 @@ class SandboxPuppet(SandboxDriver, MessageApi, Puppet):
         )
 
     async def room_create(self, contact_ids: list[str], topic: str | None = None) -> str:
+        others = [c for c in dict.fromkeys(contact_ids) if c != self._account_id]
+
         def create() -> str:
-            for cid in contact_ids:
+            for cid in others:
                 self._contact(cid)
+            if len(others) < 2:  # as WeChat asks
+                raise SandboxPuppetError("a group needs at least 2 contacts besides the bot")
             room_id = f"{self._new_id()}@chatroom"
             members = {self._account_id: SandboxMember()}
-            for cid in contact_ids:
+            for cid in others:
                 members[cid] = SandboxMember(inviter_id=self._account_id)
             self._rooms[room_id] = SandboxRoom(
                 id=room_id, topic=topic or "", members=members, owner_id=self._account_id
             )
             return room_id
 
-        return str(
+        room_id = str(
             self._act(
                 "room_create", {"contact_ids": list(contact_ids), "topic": topic or ""}, create
             )
         )
+        self._emit_join(room_id, others, self._account_id)  # as the gateway does
+        return room_id
 
     async def room_invitation_payload(self, room_invitation_id: str, payload: Any = None) -> Any:
         self._read("room_invitation_payload", lambda: {"room_invitation_id": room_invitation_id})

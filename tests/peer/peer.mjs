@@ -121,6 +121,7 @@ class StatefulPuppet extends PuppetMock {
     this.attachments = new Map() // messageId -> {url|miniProgram|contactId|fileBox}
     this.invitations = new Map()
     this.friendships = new Map()
+    this.friendRequests = [] // friendshipAdd: the requests the bot sent
     this.memberMeta = new Map() // roomId -> Map(contactId -> {inviterId, roomAlias})
     this.heartbeatTimer = null
     this.lastEmitted = new Map() // event name -> its last payload (for `replay`)
@@ -488,13 +489,17 @@ class StatefulPuppet extends PuppetMock {
     const r = this.room(roomId)
     if (!r.memberIdList.includes(me)) return
     this.removeMembers(roomId, [me])
+    // WeChat hands the group to the next member when its owner quits.
+    if (r.ownerId === me) r.ownerId = r.memberIdList[0] || undefined
     setImmediate(() => this.emitLeave(roomId, [me], me))
   }
 
   async roomCreate (contactIdList, topic) {
     const me = this.requireLogin()
     const id = `${this.nextId('room')}@chatroom`
-    const others = contactIdList.filter(c => c !== me)
+    const others = [...new Set(contactIdList)].filter(c => c !== me)
+    // WeChat needs at least two others to start a group.
+    if (others.length < 2) throw new Error('roomCreate needs at least 2 contacts besides the bot')
     this.ensureRoom({ id, topic: topic || '', memberIds: [me, ...others], ownerId: me, adminIds: [] })
     for (const c of others) this.meta(id).set(c, { inviterId: me })
     setImmediate(() => this.emitJoin(id, others, me))
@@ -585,9 +590,20 @@ class StatefulPuppet extends PuppetMock {
     setImmediate(() => this.emit('friendship', { friendshipId: confirm.id }))
   }
 
-  async friendshipAdd (contactId, _options) {
+  async friendshipAdd (contactId, options) {
     this.requireLogin()
     this.ensureContact(contactId)
+    // The request waits for the contact's answer: recorded, not a friend yet.
+    const hello = typeof options === 'string' ? options : (options?.hello || '')
+    const id = this.nextId('fr')
+    this.friendships.set(id, {
+      id,
+      contactId,
+      hello,
+      type: PUPPET.types.Friendship.Verify,
+      timestamp: Date.now(),
+    })
+    this.friendRequests.push({ id, contactId, hello })
   }
 
   async friendshipSearchPhone (_phone) { return null }
@@ -860,6 +876,7 @@ const commands = {
       userId: puppet.selfId || null,
       rooms,
       contacts,
+      friendRequests: [...puppet.friendRequests],
     }
   },
 
