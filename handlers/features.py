@@ -14,6 +14,7 @@ from handlers.engagement import coupons, points
 from handlers.feature import Feature
 from handlers.moderation import appeals, invites, links
 from sop import checkin_rounds, posts
+from sop.lottery import feature as lottery
 
 FEATURES: tuple[Feature, ...] = (
     membership.feature,  # who is in a group: member lists, joins, leaves, roles
@@ -30,4 +31,5 @@ FEATURES: tuple[Feature, ...] = (
     points.feature,  # #签到, #积分, #排行, #加分, #扣分, points for speaking
     posts.feature,  # the calendar's ``post`` kind
     checkin_rounds.feature,  # the calendar's ``checkin`` kind: rounds and their summaries
+    lottery.feature,  # the calendar's ``lottery`` kind: keyword or check-in entry, fair draws
 )
