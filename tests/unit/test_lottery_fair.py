@@ -5,10 +5,12 @@ fixed seeds, and ``qunbot lottery verify`` recomputing a draw from what was post
 from __future__ import annotations
 
 import hashlib
-import hmac
 import io
+import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -20,25 +22,17 @@ ZERO_SEED = "0" * 64
 IDS = ["wxid_c", "wxid_a", "wxid_b", "wxid_d", "wxid_e"]
 
 
-def _readme_draw(seed: str, ids: list[str], winners: int) -> list[str]:
-    """The procedure exactly as README.md gives it, written apart from sop.lottery.fair."""
-    people = sorted(set(ids))
-    counter = 0
+README = Path(__file__).resolve().parents[2] / "README.md"
 
-    def below(n: int) -> int:
-        nonlocal counter
-        limit = (2**256 // n) * n
-        while True:
-            mac = hmac.new(seed.encode(), str(counter).encode(), hashlib.sha256).digest()
-            counter += 1
-            r = int.from_bytes(mac, "big")
-            if r < limit:
-                return r % n
 
-    for i in range(min(winners, len(people))):
-        j = i + below(len(people) - i)
-        people[i], people[j] = people[j], people[i]
-    return people[:winners]
+def _readme_draw() -> Callable[[str, list[str], int], list[str]]:
+    """The procedure exactly as README.md prints it (its Python block), apart from sop.lottery.fair."""
+    text = README.read_text(encoding="utf-8")
+    found = re.search(r"```python\n(import hashlib, hmac\n.*?)```", text, re.S)
+    assert found is not None, "README.md lost its lottery procedure"
+    names: dict[str, Any] = {}
+    exec(compile(found[1], "README.md", "exec"), names)  # our own file, read to test it
+    return cast(Callable[[str, list[str], int], list[str]], names["draw"])
 
 
 def test_a_known_seed_and_list_give_the_published_hashes_and_winners() -> None:
@@ -55,11 +49,12 @@ def test_a_known_seed_and_list_give_the_published_hashes_and_winners() -> None:
 
 
 def test_the_readme_procedure_reimplemented_in_a_few_lines_gives_the_same_winners() -> None:
+    readme = _readme_draw()
     for i in range(200):
         seed = hashlib.sha256(str(i).encode()).hexdigest()
         ids = [f"wxid_{j:03d}" for j in range(1 + i % 37)]
         k = 1 + i % 5
-        assert fair.draw(seed, ids, k) == _readme_draw(seed, ids, k)
+        assert fair.draw(seed, ids, k) == readme(seed, ids, k)
 
 
 def test_the_order_and_repeats_of_the_given_list_do_not_matter() -> None:
