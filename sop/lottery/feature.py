@@ -116,8 +116,8 @@ def _prize_name(content: LotteryContent, kind: CouponKind | None, policy: GroupP
 async def run_lottery(ctx: Context, run: Run) -> Result | None:
     """Open the run's draw in its group and announce it with the seed's hash."""
     policy = ctx.policy
-    if policy is None or not run.room_id:
-        return None
+    if policy is None or not run.room_id or not feature.enabled(policy):
+        return None  # engagement is off in this group: nobody could enter
     content: LotteryContent = run.content
     kind: CouponKind | None = None
     problems: list[str] = []
@@ -193,16 +193,20 @@ def _checkin_names() -> frozenset[str]:
 CHECKIN_NAMES = _checkin_names()
 
 
-def _entry_words(event: MessageEvent, policy: GroupPolicy) -> tuple[str | None, bool]:
-    """(the message as a keyword, whether it is a check-in): cheap, no I/O."""
+def _entry_words(event: MessageEvent, policy: GroupPolicy) -> tuple[frozenset[str], bool]:
+    """(what the message says as a keyword, whether it is a check-in): cheap, no I/O.
+    ``#抽奖`` counts as ``抽奖`` too."""
     command = parse_command(event, policy.command_prefix)
     if command is not None and command.name in CHECKIN_NAMES:
-        checkin = policy.get(EngagementPolicy).checkin.enabled
-        return None, checkin
-    text = event.text
-    if len(text) > 40:
-        return None, False
-    return normalize_keyword(text), False
+        return frozenset(), policy.get(EngagementPolicy).checkin.enabled
+    if len(event.text) > 40:
+        return frozenset(), False
+    words = {normalize_keyword(event.text)}
+    if command is not None and not command.args:
+        words.add(normalize_keyword(command.name))
+        if command.name in COMMAND_NAMES:
+            words.add(ANY_KEYWORD)
+    return frozenset(w for w in words if w), False
 
 
 async def _ineligible(
@@ -243,13 +247,16 @@ async def enter(event: Event, ctx: Context) -> None:
         return None
     if event.sender_id == ctx.bot_id:
         return None
-    word, checkin = _entry_words(event, policy)
-    if not word and not checkin:
+    words, checkin = _entry_words(event, policy)
+    if not words and not checkin:
         return None
     store = store_of(ctx)
     for draw in await store.open_draws(room, event.at):
         content = content_of(draw)
-        by_keyword = bool(word and content.keyword and word == normalize_keyword(content.keyword))
+        by_keyword = bool(
+            content.keyword
+            and (ANY_KEYWORD in words or normalize_keyword(content.keyword) in words)
+        )
         if not (by_keyword or (checkin and content.by_checkin)):
             continue
         if await store.entrant(draw.id, event.sender_id) is not None:
@@ -267,6 +274,23 @@ async def enter(event: Event, ctx: Context) -> None:
             reason=reason[:32] if reason else None,
         )
     return None
+
+
+#: ``#抽奖`` enters whatever the keyword (the command router answers it, below).
+COMMAND_NAMES = ("抽奖", "choujiang")
+ANY_KEYWORD = "\0any"
+
+
+@feature.command(*COMMAND_NAMES)
+async def enter_command(cmd: Command, ctx: Context) -> str | None:
+    """``#抽奖``: the entry handler has recorded it (confirmed with the others,
+    folded); the router only needs to know it is a command, not an unknown one."""
+    policy, room = ctx.policy, cmd.room_id
+    if policy is None or room is None:
+        return None
+    if await store_of(ctx).open_draws(room, cmd.message.at):
+        return None
+    return _fill(LotteryContent().none_open_text, policy)
 
 
 # ----------------------------------------------------------------- #开奖

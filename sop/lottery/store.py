@@ -387,20 +387,24 @@ class LotteryStore:
 
     async def unconfirmed(self) -> dict[int, list[Entrant]]:
         """Entrants of open draws not yet confirmed in the group, by draw
-        (those already given a confirmation key first: a crash left them)."""
+        (those already given a confirmation key included: a crash left them)."""
         e, d = _ENTRANTS.c, _DRAWS.c
-        stmt = (
-            self._entrants()
-            .where(
-                e.confirmed_at.is_(None),
-                exists().where(
-                    d.account_id == self.account_id, d.id == e.draw_id, d.status == "open"
-                ),
-            )
-            .order_by(e.draw_id, e.id)
-        )
         out: dict[int, list[Entrant]] = {}
         async with self._sessions() as session:
+            open_ids = list(
+                (
+                    await session.execute(
+                        select(d.id).where(d.account_id == self.account_id, d.status == "open")
+                    )
+                ).scalars()
+            )
+            if not open_ids:
+                return out
+            stmt = (
+                self._entrants()
+                .where(e.draw_id.in_(open_ids), e.confirmed_at.is_(None))
+                .order_by(e.draw_id, e.id)
+            )
             for row in (await session.execute(stmt)).mappings():
                 out.setdefault(row["draw_id"], []).append(_entrant(row))
         return out

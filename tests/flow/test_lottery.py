@@ -98,8 +98,8 @@ async def test_members_enter_by_keyword_and_check_in_and_the_winners_hold_coupon
 
     await bot.puppet.member_says(ROOM, "wxid_a", "抽奖")
     await bot.puppet.member_says(ROOM, "wxid_b", "＃签到")  # full-width: a check-in too
-    await bot.puppet.member_says(ROOM, "wxid_c", " 抽 奖 ")
-    await bot.puppet.member_says(ROOM, "wxid_a", "抽奖")  # once is enough
+    await bot.puppet.member_says(ROOM, "wxid_c", "#抽奖")  # as a command: entered, no reply
+    await bot.puppet.member_says(ROOM, "wxid_a", " 抽 奖 ")  # once is enough
     await bot.settle()
     await bot.advance(60)
     confirmations = [t for t in _texts(bot) if "已参与抽奖" in t]
@@ -236,6 +236,9 @@ async def test_only_an_admin_can_draw_the_lottery_early(tmp_path: Path) -> None:
 
 async def test_nobody_entering_posts_the_seed_and_gives_nothing(tmp_path: Path) -> None:
     bot = await _started(tmp_path)
+    await bot.puppet.member_says(ROOM, "wxid_a", "#抽奖")
+    await bot.settle()
+    assert _texts(bot)[-1] == "@阿甲 现在没有进行中的抽奖。"
     draw_id = await _open(bot, _entry())
     await bot.advance(31 * 60)
     draw = await lottery.store_of(_ctx(bot)).get(draw_id)
