@@ -10,6 +10,8 @@
     qunbot cases              moderation cases (--group ID, --open, --json)
     qunbot scan FILE|-        the ad detector over a file (--format tsv|lines, --summary)
     qunbot coupons drop       open a coupon drop in a group (--group, --type, --count, --minutes)
+    qunbot lottery verify     recompute a lottery draw (--seed, --entrants FILE, --winners, --hash)
+    qunbot lottery show N     a lottery draw from the database (--json)
 
 The config is validated before anything else is built; a broken file stops
 start-up with its errors and changes nothing.
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.cli_coupons import coupons_command, coupons_parsers
 from bot.cli_engagement import engagement_parsers, export_command
+from bot.cli_lottery import lottery_parsers, show_command, verify
 from bot.cli_moderation import cases_command, moderation_parsers, scan
 from bot.config import (
     BotConfig,
@@ -427,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     moderation_parsers(sub)
     coupons_parsers(sub)
     engagement_parsers(sub)
+    lottery_parsers(sub)
     args = parser.parse_args(argv)
 
     # The SDK logs every message (text included) at INFO through handlers of its
@@ -447,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "scan":  # the detector alone: no bot.yaml, no database
         return scan(args.file, args.format, args.summary)
+    if args.command == "lottery" and args.lottery_command == "verify":  # no bot.yaml either
+        return verify(args.seed, args.entrants, args.winners, args.hash, as_json=args.json)
     if args.command == "config" and args.config_command == "schema":
         print(json.dumps(config_json_schema(), ensure_ascii=False, indent=2))
         return 0
@@ -474,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         "cases": lambda c, b: cases_command(c, b, args),
         "coupons": lambda c, b: coupons_command(c, b, args),
         "export": lambda c, b: export_command(c, b, args),
+        "lottery": lambda c, b: show_command(c, b, args),
     }
     try:
         return asyncio.run(runners[args.command](config, base_dir))

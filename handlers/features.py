@@ -14,6 +14,7 @@ from handlers.engagement import coupons, points
 from handlers.feature import Feature
 from handlers.moderation import appeals, invites, links
 from sop import checkin_rounds, flash_groups, posts
+from sop.lottery import feature as lottery
 
 FEATURES: tuple[Feature, ...] = (
     membership.feature,  # who is in a group: member lists, joins, leaves, roles
@@ -31,4 +32,5 @@ FEATURES: tuple[Feature, ...] = (
     posts.feature,  # the calendar's ``post`` kind
     checkin_rounds.feature,  # the calendar's ``checkin`` kind: rounds and their summaries
     flash_groups.feature,  # the calendar's ``flash_group`` kind: 快闪群 campaigns
+    lottery.feature,  # the calendar's ``lottery`` kind: keyword or check-in entry, fair draws
 )

@@ -809,3 +809,78 @@ class FlashCampaign(Base):
     step_at: Mapped[datetime]  # when the last step was claimed
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+# --------------------------------------------------------------------------
+# Lottery (issue 10 point 7): provably fair draws and their entrants
+# --------------------------------------------------------------------------
+
+LOTTERY_STATUSES = ("open", "drawing", "drawn", "announced")
+ENTRANT_STATUSES = ("entered", "ineligible")
+
+
+class LotteryDraw(Base):
+    """One lottery in one group, opened by a calendar run (at most once per run
+    key): ``open`` -> ``drawing`` (claimed by the job) -> ``drawn`` (entrants
+    numbered, winners recorded) -> ``announced`` (seed and winners posted).
+    The seed stays in the database; only its hash is shown before the draw."""
+
+    __tablename__ = "lottery_draws"
+    __table_args__ = (
+        CheckConstraint(_in("status", LOTTERY_STATUSES), name="status"),
+        UniqueConstraint("account_id", "run_key"),
+        Index("ix_lottery_draws_account_id_status_draws_at", "account_id", "status", "draws_at"),
+        Index("ix_lottery_draws_account_id_room_id_draws_at", "account_id", "room_id", "draws_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ID)
+    run_key: Mapped[str] = mapped_column(String(255))
+    entry_id: Mapped[str] = mapped_column(String(48))
+    room_id: Mapped[str] = mapped_column(ID)
+    scope: Mapped[str] = mapped_column(SCOPE)  # where prize coupons live
+    status: Mapped[str] = mapped_column(String(16))
+    algorithm: Mapped[str] = mapped_column(String(40))
+    seed: Mapped[str] = mapped_column(String(64))
+    seed_hash: Mapped[str] = mapped_column(String(64))
+    winners: Mapped[int] = mapped_column(Integer)  # how many are to be drawn
+    content: Mapped[str] = mapped_column(Text)  # the entry's content at opening (JSON)
+    prize: Mapped[str | None] = mapped_column(Text)  # the coupon kind given (JSON), if any
+    entrant_count: Mapped[int] = mapped_column(Integer)
+    entrants_hash: Mapped[str | None] = mapped_column(String(64))
+    opened_at: Mapped[datetime]
+    draws_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    drawn_at: Mapped[datetime | None]
+    announced_at: Mapped[datetime | None]
+
+
+class LotteryEntrant(Base):
+    """A member who entered a draw (by its keyword or by checking in), or was
+    told they may not (``ineligible``, with the reason).  ``number`` is their
+    place in the published list, ``rank`` their place among the winners, and
+    ``coupon_id`` the prize coupon given (set in the coupon's own transaction)."""
+
+    __tablename__ = "lottery_entrants"
+    __table_args__ = (
+        CheckConstraint(_in("status", ENTRANT_STATUSES), name="status"),
+        UniqueConstraint("draw_id", "member_id"),
+        Index("ix_lottery_entrants_account_id_draw_id", "account_id", "draw_id"),
+        Index("ix_lottery_entrants_account_id_member_id", "account_id", "member_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ID)
+    draw_id: Mapped[int] = mapped_column(BIG_ID)
+    member_id: Mapped[str] = mapped_column(ID)
+    name: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    via: Mapped[str] = mapped_column(String(16))  # keyword | checkin
+    message_id: Mapped[str | None] = mapped_column(ID)
+    entered_at: Mapped[datetime]
+    confirm_key: Mapped[str | None] = mapped_column(String(200))  # the folded confirmation's
+    confirmed_at: Mapped[datetime | None]
+    number: Mapped[int | None] = mapped_column(Integer)
+    rank: Mapped[int | None] = mapped_column(Integer)
+    coupon_id: Mapped[int | None] = mapped_column(BIG_ID)

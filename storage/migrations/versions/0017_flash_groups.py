@@ -1,7 +1,7 @@
 """Flash groups: one campaign per calendar run, a state machine.
 
 Revision ID: 0017_flash_groups
-Revises: 0014_coupons
+Revises: 0016_lottery
 Create Date: 2026-12-10
 
 Hand-written to match ``storage.models``; a test compares the two.
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017_flash_groups"
-down_revision: str | Sequence[str] | None = "0014_coupons"
+down_revision: str | Sequence[str] | None = "0016_lottery"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
