@@ -207,6 +207,14 @@ class Presence:
         policy = self.policies.get(room_id)
         name = (policy.name if policy is not None else "") or (group.topic if group else "")
         where = f"«{name}» ({room_id})" if name else room_id
+        try:
+            quit_on_purpose = await self.repo.outbox_quit_requested(room_id)
+        except Exception:
+            log.exception("could not read whether the bot meant to leave %s", room_id)
+            quit_on_purpose = False
+        if quit_on_purpose:  # a dissolved flash group: expected, not news for the owners
+            log.info("the bot left %s as planned", room_id)
+            return True
         self.alerter.alert(
             Alert(
                 kind=AlertKind.REMOVED_FROM_GROUP,

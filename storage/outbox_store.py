@@ -254,6 +254,23 @@ class OutboxMixin(RepositoryBase):
         async with self._sessions.begin() as session:
             return _outbox_items((await session.execute(stmt)).all())
 
+    async def outbox_quit_requested(self, room_id: str) -> bool:
+        """Whether this account asked to leave ``room_id`` (a ``quit_room`` action
+        queued, under way or done): its leaving is then no removal."""
+        o = _OUTBOX.c
+        stmt = (
+            select(o.id)
+            .where(
+                self._mine(_OUTBOX),
+                o.room_id == room_id,
+                o.action == "quit_room",
+                o.status.in_(("pending", "sending", "done")),
+            )
+            .limit(1)
+        )
+        async with self._sessions() as session:
+            return (await session.execute(stmt)).first() is not None
+
     async def outbox_executed_since(
         self, since: datetime
     ) -> list[tuple[str, str | None, datetime]]:

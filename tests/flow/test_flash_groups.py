@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.alerts import AlertKind
 from sop.entries import Entry
 from sop.flash_groups import run_flash_group
 from sop.kinds import Run
@@ -100,6 +101,8 @@ async def test_a_flash_group_is_created_used_thanked_and_dissolved(tmp_path: Pat
     removed = {c.args["contact_id"] for c in _calls(bot, "room_delete")}
     assert removed == {"wxid_a", "wxid_b"}
     assert len(_calls(bot, "room_quit")) == 1
+    # Leaving on purpose is no news for the owners (a removal would be).
+    assert not [a for a in bot.app.alerter.sent if a.kind is AlertKind.REMOVED_FROM_GROUP]
     c = await _campaign(bot)
     assert c.status == "done"
     audit = [r.action for r in await bot.repo.recent_audit(limit=500)]
