@@ -9,7 +9,7 @@ step, which sees every event before any feature.
 
 from __future__ import annotations
 
-from handlers import connection, help, joining, membership, moderation, pauses, welcome
+from handlers import connection, help, joining, lurkers, membership, moderation, pauses, welcome
 from handlers.engagement import coupons, points
 from handlers.feature import Feature
 from handlers.moderation import appeals, invites, links
@@ -30,4 +30,5 @@ FEATURES: tuple[Feature, ...] = (
     points.feature,  # #签到, #积分, #排行, #加分, #扣分, points for speaking
     posts.feature,  # the calendar's ``post`` kind
     checkin_rounds.feature,  # the calendar's ``checkin`` kind: rounds and their summaries
+    lurkers.feature,  # tiers, 冒泡提醒 and removal batches, #潜水, capacity alerts
 )
