@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from bot.cli_coupons import coupons_command, coupons_parsers
 from bot.cli_engagement import engagement_parsers, export_command
 from bot.cli_lottery import lottery_parsers, show_command, verify
+from bot.cli_lurkers import report_command, report_parsers
 from bot.cli_moderation import cases_command, moderation_parsers, scan
 from bot.config import (
     BotConfig,
@@ -431,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     coupons_parsers(sub)
     engagement_parsers(sub)
     lottery_parsers(sub)
+    report_parsers(sub)
     args = parser.parse_args(argv)
 
     # The SDK logs every message (text included) at INFO through handlers of its
@@ -481,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         "coupons": lambda c, b: coupons_command(c, b, args),
         "export": lambda c, b: export_command(c, b, args),
         "lottery": lambda c, b: show_command(c, b, args),
+        "report": lambda c, b: report_command(c, b, args),
     }
     try:
         return asyncio.run(runners[args.command](config, base_dir))

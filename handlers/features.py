@@ -9,7 +9,7 @@ step, which sees every event before any feature.
 
 from __future__ import annotations
 
-from handlers import connection, help, joining, membership, moderation, pauses, welcome
+from handlers import connection, help, joining, lurkers, membership, moderation, pauses, welcome
 from handlers.engagement import coupons, points
 from handlers.feature import Feature
 from handlers.moderation import appeals, invites, links
@@ -33,4 +33,5 @@ FEATURES: tuple[Feature, ...] = (
     checkin_rounds.feature,  # the calendar's ``checkin`` kind: rounds and their summaries
     flash_groups.feature,  # the calendar's ``flash_group`` kind: 快闪群 campaigns
     lottery.feature,  # the calendar's ``lottery`` kind: keyword or check-in entry, fair draws
+    lurkers.feature,  # tiers, 冒泡提醒 and removal batches, #潜水, capacity alerts
 )
