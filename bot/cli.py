@@ -10,6 +10,7 @@
     qunbot cases              moderation cases (--group ID, --open, --json)
     qunbot scan FILE|-        the ad detector over a file (--format tsv|lines, --summary)
     qunbot coupons drop       open a coupon drop in a group (--group, --type, --count, --minutes)
+    qunbot schedule preview   the calendar's upcoming runs (--from, --days, --group, --json)
 
 The config is validated before anything else is built; a broken file stops
 start-up with its errors and changes nothing.
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from bot.cli_coupons import coupons_command, coupons_parsers
 from bot.cli_engagement import engagement_parsers, export_command
 from bot.cli_moderation import cases_command, moderation_parsers, scan
+from bot.cli_schedule import check_warnings, schedule_command, schedule_parsers
 from bot.config import (
     BotConfig,
     ConfigError,
@@ -427,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     moderation_parsers(sub)
     coupons_parsers(sub)
     engagement_parsers(sub)
+    schedule_parsers(sub)
     args = parser.parse_args(argv)
 
     # The SDK logs every message (text included) at INFO through handlers of its
@@ -463,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
             print(exc, file=sys.stderr)
             return 2
         print(f"{_config_path(file_arg)}: ok")
+        for warning in check_warnings(config, filename=str(_config_path(file_arg))):
+            print(warning, file=sys.stderr)  # the bot runs; the admin should act
         return 0
     if args.command == "pause":
         return asyncio.run(pause_clear(config, base_dir, args.kind.lower(), args.account))
@@ -474,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         "cases": lambda c, b: cases_command(c, b, args),
         "coupons": lambda c, b: coupons_command(c, b, args),
         "export": lambda c, b: export_command(c, b, args),
+        "schedule": lambda c, b: schedule_command(c, b, args),
     }
     try:
         return asyncio.run(runners[args.command](config, base_dir))
