@@ -12,6 +12,7 @@
     qunbot coupons drop       open a coupon drop in a group (--group, --type, --count, --minutes)
     qunbot lottery verify     recompute a lottery draw (--seed, --entrants FILE, --winners, --hash)
     qunbot lottery show N     a lottery draw from the database (--json)
+    qunbot schedule preview   the calendar's upcoming runs (--from, --days, --group, --json)
 
 The config is validated before anything else is built; a broken file stops
 start-up with its errors and changes nothing.
@@ -36,6 +37,7 @@ from bot.cli_engagement import engagement_parsers, export_command
 from bot.cli_lottery import lottery_parsers, show_command, verify
 from bot.cli_lurkers import report_command, report_parsers
 from bot.cli_moderation import cases_command, moderation_parsers, scan
+from bot.cli_schedule import check_warnings, schedule_command, schedule_parsers
 from bot.config import (
     BotConfig,
     ConfigError,
@@ -433,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     engagement_parsers(sub)
     lottery_parsers(sub)
     report_parsers(sub)
+    schedule_parsers(sub)
     args = parser.parse_args(argv)
 
     # The SDK logs every message (text included) at INFO through handlers of its
@@ -471,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
             print(exc, file=sys.stderr)
             return 2
         print(f"{_config_path(file_arg)}: ok")
+        for warning in check_warnings(config, filename=str(_config_path(file_arg))):
+            print(warning, file=sys.stderr)  # the bot runs; the admin should act
         return 0
     if args.command == "pause":
         return asyncio.run(pause_clear(config, base_dir, args.kind.lower(), args.account))
@@ -484,6 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         "export": lambda c, b: export_command(c, b, args),
         "lottery": lambda c, b: show_command(c, b, args),
         "report": lambda c, b: report_command(c, b, args),
+        "schedule": lambda c, b: schedule_command(c, b, args),
     }
     try:
         return asyncio.run(runners[args.command](config, base_dir))

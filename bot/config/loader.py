@@ -32,7 +32,14 @@ from ruamel.yaml.events import (
 )
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from bot.config.errors import ConfigError, ConfigIssue, Loc, bool_number_issues, expand
+from bot.config.errors import (
+    ConfigError,
+    ConfigIssue,
+    Loc,
+    Problem,
+    bool_number_issues,
+    expand,
+)
 from bot.config.profiles import resolve
 from bot.config.schema import RENAMED_KEYS, BotConfig
 
@@ -158,8 +165,38 @@ def validate_config_text(text: str, filename: str = "bot.yaml") -> BotConfig:
     if issues:
         issues.sort(key=lambda i: (i.line or 0, i.column or 0))
         raise ConfigError(issues)
-    cfg._warnings = tuple(_old_name_warnings(tree, filename))
+    cfg._warnings = (
+        *_old_name_warnings(tree, filename),
+        *located(_calendar_warnings(cfg), tree, filename),
+    )
     return cfg
+
+
+def _calendar_warnings(cfg: BotConfig) -> list[Problem]:
+    from sop.targets import target_warnings
+
+    return target_warnings(cfg)
+
+
+def located(problems: list[Problem], tree: CommentedMap, filename: str) -> list[ConfigIssue]:
+    """Problems found beside the models (warnings), at their place in the file."""
+    out: list[ConfigIssue] = []
+    for loc, msg, *key in problems:
+        line, col = _locate(tree, loc, at_key=bool(key and key[0]))
+        out.append(ConfigIssue(filename, line + 1, col + 1, _format_field(loc, tree), msg))
+    return out
+
+
+def locate_in_file(
+    path: str | os.PathLike[str], problems: list[Problem], filename: str | None = None
+) -> list[ConfigIssue]:
+    """Like :func:`located`, reading the (already validated) file again."""
+    name = filename or str(path)
+    try:
+        tree = _parse_yaml(_read_config_bytes(Path(path), name).decode("utf-8-sig"), name)
+    except (ConfigError, UnicodeDecodeError):
+        return [ConfigIssue(name, None, None, _format_field(p[0]), p[1]) for p in problems]
+    return located(problems, tree, name)
 
 
 def _with_new_names(data: Any) -> Any:

@@ -464,6 +464,13 @@ class BotConfig(_Model):
         self._resolution = resolution
         return self
 
+    @model_validator(mode="after")
+    def _calendar_targets(self) -> BotConfig:
+        from sop.targets import target_problems
+
+        fail_many(target_problems(self))
+        return self
+
     def profile(self, name: str) -> Profile | None:
         """The profile ``name`` with every section resolved, or None if unknown."""
         return self._resolution.profiles.get(name)
