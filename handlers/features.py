@@ -13,7 +13,7 @@ from handlers import connection, help, joining, membership, moderation, pauses, 
 from handlers.engagement import coupons, points
 from handlers.feature import Feature
 from handlers.moderation import appeals, invites, links
-from sop import checkin_rounds, posts
+from sop import checkin_rounds, commands, posts
 
 FEATURES: tuple[Feature, ...] = (
     membership.feature,  # who is in a group: member lists, joins, leaves, roles
@@ -28,6 +28,7 @@ FEATURES: tuple[Feature, ...] = (
     appeals.feature,  # #申诉, #驳回, #申诉列表
     coupons.feature,  # #发券, #领券, #我的券, #转赠, #接受, #核销; expiry and reminders
     points.feature,  # #签到, #积分, #排行, #加分, #扣分, points for speaking
+    commands.feature,  # #日程, #暂停, #恢复, #重载
     posts.feature,  # the calendar's ``post`` kind
     checkin_rounds.feature,  # the calendar's ``checkin`` kind: rounds and their summaries
 )
