@@ -31,6 +31,7 @@ class AlertKind(enum.StrEnum):
     CONFIG_REJECTED = "config_rejected"  # a config reload was rejected
     HANDLER_FAILING = "handler_failing"  # a handler keeps failing
     RAID = "raid"  # a burst of joins locked a group (handlers.moderation.invites)
+    HOLIDAY_DATA = "holiday_data"  # the calendar runs on the Mon–Fri fallback (sop.runtime)
 
 
 Language = Literal["zh", "en"]
@@ -93,6 +94,12 @@ DEFAULT_TEXTS: dict[Language, dict[AlertKind, AlertText]] = {
             doing="这项功能的部分事情可能没有做，其他功能照常运行。",
             owner_can="查看机器人日志里的错误详情；问题持续请重启机器人或联系维护的人。",
         ),
+        AlertKind.HOLIDAY_DATA: AlertText(
+            title="日程缺少节假日数据",
+            doing="缺数据的日子按周一到周五为工作日安排“仅工作日/仅休息日”的日程。",
+            owner_can="在 bot.yaml 的 calendar.holidays 和 calendar.workdays 里写上这一年的放假和调休日期"
+            "（或升级 chinesecalendar），再 #重载。",
+        ),
         AlertKind.RAID: AlertText(
             title="有群疑似被批量拉人，已锁定入群",
             doing="锁定期间新入群的人按群的设置交给群管查看或移出；到时间后自动解锁。",
@@ -142,6 +149,13 @@ DEFAULT_TEXTS: dict[Language, dict[AlertKind, AlertText]] = {
             doing="While locked, joiners are held for the admins or removed, as the group "
             "is set; the lock ends by itself.",
             owner_can="See who is pulling people in; remove or block them if need be.",
+        ),
+        AlertKind.HOLIDAY_DATA: AlertText(
+            title="The calendar has no public-holiday data",
+            doing="Workday / day-off entries treat Monday to Friday as workdays on the days "
+            "without data.",
+            owner_can="Add that year's holidays and make-up workdays under calendar.holidays "
+            "and calendar.workdays in bot.yaml (or upgrade chinesecalendar), then #重载.",
         ),
     },
 }

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.alerts import ManagedAlerter, build_alerter
+from bot.alerts import Alert, AlertKind, ManagedAlerter, build_alerter
 from bot.config import BotConfig, effective_database_url
+from bot.config.errors import ConfigError
+from bot.config.loader import load_config
 from bot.dispatcher import Dispatcher, HandlerFailureAlarm
 from bot.doer import Doer
 from bot.executor import Executor
@@ -49,6 +51,8 @@ from handlers.feature import Feature, JobSpec, Shadow, Stage, as_result
 from handlers.features import FEATURES
 from handlers.services import Services
 from sop.calendar import Calendar, every
+from sop.runtime import CalendarRuntime
+from storage.calendar_pauses import CalendarPauses
 from storage.calendar_runs import CalendarRuns
 from storage.db import create_engine, safe_url, session_factory, upgrade
 from storage.lease import AccountLease, Leases
@@ -68,6 +72,8 @@ class AppOptions:
     start_calendar: bool = True
     alerter: ManagedAlerter | None = None  # None: built from the alerts: section
     features: Sequence[Feature] | None = None  # None: handlers.features.FEATURES
+    #: poll bot.yaml for changes and reload the calendar (the CLI's run; tests call reload_config)
+    watch_config_seconds: float | None = None
 
 
 class App:
@@ -178,6 +184,22 @@ class App:
             lambda at: self.presence.reconcile(),
         )
         self._add_jobs()
+        # The SOP calendar of bot.yaml: its entries as jobs per group (installed at start).
+        self.sop = CalendarRuntime(
+            calendar=self.calendar,
+            config=config,
+            policies=self.policies,
+            context_for_room=self.context_for_room,
+            do=self.doer.do,
+            repo=self.repo,
+            runs=self.calendar_runs,
+            pauses=CalendarPauses(session_factory(self.engine), account_id=config.bot.account),
+            alerter=self.alerter,
+        )
+        self.services.shared["sop"] = self.sop
+        self.services.shared["reload_config"] = self.reload_config
+        self.policies.on_adopt.append(lambda room: self.sop.sync())
+        self._config_stamp: tuple[int, int] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self._contexts: dict[str | None, Context] = {}  # per room: see context_for
         # One process per account: taken before the outbox is resumed.
@@ -224,8 +246,13 @@ class App:
         await self.alerter.start()
         self.welcomes.start()  # finishes what a crash interrupted once logged in
         await self.transport.start(self.on_event)
+        self.sop.install()  # after adoption: entries by profile or tag reach adopted groups too
         if self.options.start_calendar:
             self.calendar.start()
+            await self.sop.check_holiday_data()
+        if self.options.watch_config_seconds and self.config.source_path is not None:
+            self._config_stamp = _stamp_of(self.config.source_path)
+            self._spawn(self._watch_config(self.options.watch_config_seconds))
         self._started = True
         log.info(
             "qunbot started: %d managed group(s), database %s",
@@ -416,6 +443,72 @@ class App:
         if result is not None:
             await self.doer.do(result, job.feature.name, f"{job.id}@{scheduled_at.isoformat()}")
 
+    def context_for_room(self, room_id: str) -> Context:
+        """A group's context for a calendar run (the app-wide one for "")."""
+        policy = self.policies.get(room_id) if room_id else None
+        if policy is None:
+            return self.context_for_job()
+        return dataclasses.replace(self.context_for_job(), policy=policy)
+
+    # -------------------------------------------------------------- reload
+
+    async def reload_config(self, by: str = "") -> tuple[bool, str]:
+        """Read bot.yaml again and replace the calendar with its entries.
+
+        An invalid file is rejected with its errors (alerted to the owners,
+        audited) and the running calendar stays as it was.  Returns (applied,
+        a line saying what happened)."""
+        path = self.config.source_path
+        if path is None:
+            return False, "没有配置文件可重新加载（机器人不是从文件启动的）。"
+        now = self.clock.now()
+        try:
+            new = await asyncio.to_thread(load_config, path)
+        except ConfigError as exc:
+            lines = [str(i) for i in exc.issues][:5]
+            summary = "；".join(lines)
+            self.alerter.alert(
+                Alert(
+                    kind=AlertKind.CONFIG_REJECTED,
+                    what=f"{path.name} 有 {len(exc.issues)} 处错误：{summary}",
+                    where=str(path),
+                    account_id=self.config.bot.account,
+                    key=summary[:200],
+                )
+            )
+            await self.repo.write_audit(
+                at=now,
+                action="calendar",
+                kind="reload",
+                status="rejected",
+                key=f"calendar:reload:{now.isoformat()}",
+                reason=summary[:2000],
+                detail={"errors": len(exc.issues), "by": by},
+            )
+            log.error("config reload rejected (%d problem(s)): %s", len(exc.issues), summary)
+            return False, f"配置有 {len(exc.issues)} 处错误，没有生效，日程照旧：\n" + "\n".join(
+                lines
+            )
+        change = await self.sop.reload(new, by=by)
+        if _without_calendar(new) != _without_calendar(self.config):
+            log.warning("bot.yaml: only the calendar is reloaded; other changes need a restart")
+        return True, f"已重新加载日程：{change.text()}。"
+
+    async def _watch_config(self, every: float) -> None:
+        """Reload when bot.yaml's size or modification time changes (polled)."""
+        path = self.config.source_path
+        assert path is not None
+        while True:
+            await self.clock.sleep(every)
+            stamp = _stamp_of(path)
+            if stamp is None or stamp == self._config_stamp:
+                continue
+            self._config_stamp = stamp
+            try:
+                await self.reload_config(by="file change")
+            except Exception:
+                log.exception("config reload failed")
+
     def context_for_job(self) -> Context:
         return Context(
             config=self.config,
@@ -441,6 +534,18 @@ def _shadow_check(
     shadow: Shadow, services: Services, policy: GroupPolicy, action: Action
 ) -> bool | Awaitable[bool]:
     return shadow(policy, action, services)
+
+
+def _stamp_of(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _without_calendar(config: BotConfig) -> str:
+    return config.model_dump_json(exclude={"calendar"})
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:

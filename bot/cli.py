@@ -173,7 +173,8 @@ def build_app(
     wechaty = WechatyTransport(
         puppet, clock=clock, name=config.bot.name, max_backlog=config.bot.event_queue_max
     )
-    return App(config, wechaty, AppOptions(base_dir=base_dir, clock=clock)), puppet
+    options = AppOptions(base_dir=base_dir, clock=clock, watch_config_seconds=5.0)
+    return App(config, wechaty, options), puppet
 
 
 async def _start(app: App, command: str) -> bool:
@@ -207,6 +208,15 @@ async def _run(config: BotConfig, base_dir: Path) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Future[Any]] = set()
+
+    def reload() -> None:  # SIGHUP: read bot.yaml again (the calendar)
+        task = asyncio.ensure_future(app.reload_config(by="SIGHUP"))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGHUP, reload)
     if not await _start(app, "run"):
         return 2
     try:

@@ -8,6 +8,8 @@ room names (Koishi's filtered contexts).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.config import BotConfig, GroupPolicy, resolve_policy
 
 
@@ -16,6 +18,8 @@ class PolicyBook:
         self._config = config
         self._adopted: dict[str, tuple[str, str]] = {}  # room -> (profile, name)
         self._cache: dict[str, GroupPolicy | None] = {}
+        #: called after a room is adopted (the calendar adds its entries there)
+        self.on_adopt: list[Callable[[str], None]] = []
 
     def get(self, room_id: str) -> GroupPolicy | None:
         try:
@@ -32,9 +36,14 @@ class PolicyBook:
     def adopt(self, room_id: str, profile: str = "member", name: str = "") -> GroupPolicy | None:
         """Manage a room the bot was invited into by an owner (``profile``: the
         one stored for it, or the default)."""
+        known = self._adopted.get(room_id)
         self._adopted[room_id] = (profile, name)
         self._cache.pop(room_id, None)
-        return self.get(room_id)
+        policy = self.get(room_id)
+        if known != (profile, name):
+            for listener in self.on_adopt:
+                listener(room_id)
+        return policy
 
     def preview(self, room_id: str, profile: str = "member", name: str = "") -> GroupPolicy | None:
         """The policy ``room_id`` would have if adopted (nothing is changed)."""

@@ -13,7 +13,7 @@ from handlers import connection, help, joining, lurkers, membership, moderation,
 from handlers.engagement import coupons, points
 from handlers.feature import Feature
 from handlers.moderation import appeals, invites, links
-from sop import checkin_rounds, flash_groups, posts
+from sop import checkin_rounds, commands, flash_groups, posts
 from sop.lottery import feature as lottery
 
 FEATURES: tuple[Feature, ...] = (
@@ -29,6 +29,7 @@ FEATURES: tuple[Feature, ...] = (
     appeals.feature,  # #申诉, #驳回, #申诉列表
     coupons.feature,  # #发券, #领券, #我的券, #转赠, #接受, #核销; expiry and reminders
     points.feature,  # #签到, #积分, #排行, #加分, #扣分, points for speaking
+    commands.feature,  # #日程, #暂停, #恢复, #重载
     posts.feature,  # the calendar's ``post`` kind
     checkin_rounds.feature,  # the calendar's ``checkin`` kind: rounds and their summaries
     flash_groups.feature,  # the calendar's ``flash_group`` kind: 快闪群 campaigns

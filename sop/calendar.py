@@ -149,6 +149,7 @@ class _Entry:
     room_id: str
     grace: timedelta
     wake_at: datetime | None = None  # set while the loop sleeps
+    removed: bool = False  # discarded: its loop ends after the run under way
 
 
 class Calendar:
@@ -166,6 +167,8 @@ class Calendar:
         audit: Repository | None = None,
     ) -> None:
         self._tz = tz
+        #: told of each missed run recorded (job id, room, newest missed time, reason)
+        self.on_missed: Callable[[str, str, datetime, str], Awaitable[None]] | None = None
         self._clock = clock
         self._runs = runs
         self._audit = audit
@@ -175,6 +178,8 @@ class Calendar:
         self._idle = asyncio.Event()
         self._idle.set()
         self._stopping = False
+        self._started = False
+        self._retiring: set[asyncio.Task[None]] = set()
 
     def add(
         self,
@@ -185,12 +190,44 @@ class Calendar:
         room_id: str = "",
         grace: timedelta = DEFAULT_GRACE,
     ) -> None:
-        """Add a job (for one group when ``room_id`` is set); before :meth:`start`."""
-        self.jobs[(job_id, room_id)] = _Entry(job_id, trigger, job, room_id, grace)
+        """Add a job (for one group when ``room_id`` is set); a job added while
+        the calendar runs starts at once (a reloaded calendar's new entry)."""
+        key = (job_id, room_id)
+        if key in self._tasks:
+            raise ValueError(f"calendar job {job_id!r} in {room_id!r} is already running")
+        entry = self.jobs[key] = _Entry(job_id, trigger, job, room_id, grace)
+        if self._started and not self._stopping:
+            self._spawn(key, entry)
+
+    def discard(self, job_id: str, room_id: str = "") -> None:
+        """Remove a job: asleep, it stops now; running, its run finishes first."""
+        key = (job_id, room_id)
+        entry = self.jobs.pop(key, None)
+        task = self._tasks.pop(key, None)
+        if entry is None or task is None:
+            return
+        entry.removed = True
+        if entry.wake_at is not None:
+            task.cancel()
+        else:  # its run finishes; stop() still waits for it
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
+    def _spawn(self, key: tuple[str, str], entry: _Entry) -> None:
+        self._enter()  # busy until its first sleep
+        self._tasks[key] = asyncio.get_running_loop().create_task(
+            self._loop(entry), name=f"calendar:{entry.job_id}:{entry.room_id}"
+        )
+
+    @property
+    def clock(self) -> Clock:
+        if self._clock is None:
+            raise RuntimeError("a bare calendar has no clock")
+        return self._clock
 
     @property
     def running(self) -> bool:
-        return bool(self._tasks)
+        return self._started
 
     async def run_job(self, job_id: str, room_id: str = "") -> object:
         """Run one job now, outside the schedule (no run key), logging its failure."""
@@ -206,16 +243,14 @@ class Calendar:
         if self._clock is None or self._runs is None:
             raise RuntimeError("the calendar needs a clock and a run store to start")
         self._stopping = False
+        self._started = True
         for key, entry in self.jobs.items():
-            self._enter()  # busy until its first sleep
-            self._tasks[key] = asyncio.get_running_loop().create_task(
-                self._loop(entry), name=f"calendar:{entry.job_id}:{entry.room_id}"
-            )
+            self._spawn(key, entry)
 
     async def stop(self, finish_within: float = 30.0) -> None:
         """Stop scheduling; a run under way may finish (up to ``finish_within`` seconds)."""
         self._stopping = True
-        tasks = list(self._tasks.values())
+        tasks = [*self._tasks.values(), *self._retiring]
         for key, task in self._tasks.items():
             if self.jobs[key].wake_at is not None:  # sleeping: nothing to finish
                 task.cancel()
@@ -229,14 +264,17 @@ class Calendar:
     async def abort(self) -> None:
         """Stop at once, runs under way included (as a killed process would)."""
         self._stopping = True
-        for task in self._tasks.values():
+        tasks = [*self._tasks.values(), *self._retiring]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._reset()
 
     def _reset(self) -> None:
         # A task cancelled before its first turn never balanced its start.
         self._tasks.clear()
+        self._retiring.clear()
+        self._started = False
         self._busy = 0
         self._idle.set()
         for entry in self.jobs.values():
@@ -272,7 +310,7 @@ class Calendar:
                 log.exception("calendar job %s: could not read its last run", entry.job_id)
                 last = None
             cursor = last if last is not None else clock.now()
-            while not self._stopping:
+            while not self._stopping and not entry.removed:
                 now = clock.now()
                 plan = plan_catchup(entry.trigger, cursor, now, entry.grace)
                 try:
@@ -284,7 +322,7 @@ class Calendar:
                     log.exception("calendar job %s: could not record its run", entry.job_id)
                 cursor = plan.cursor
                 fire = next_fire_after(entry.trigger, cursor)
-                if fire is None or self._stopping:
+                if fire is None or self._stopping or entry.removed:
                     return
                 entry.wake_at = fire
                 self._leave()
@@ -340,3 +378,8 @@ class Calendar:
                     "grace_seconds": entry.grace.total_seconds(),
                 },
             )
+        if self.on_missed is not None:
+            try:
+                await self.on_missed(entry.job_id, entry.room_id, plan.missed, reason)
+            except Exception:
+                log.exception("calendar job %s: could not report its missed run", entry.job_id)

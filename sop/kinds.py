@@ -28,6 +28,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from sop.entries import Entry
 
 
+#: Calendar job ids of bot.yaml's entries: ``sop:<entry id>``.
+JOB_PREFIX = "sop:"
+
+
 @dataclass(frozen=True, slots=True)
 class Run:
     """One run of a calendar entry (in one group unless the kind is app-wide)."""
@@ -48,7 +52,7 @@ class Run:
     @property
     def key(self) -> str:
         """The run key as text: entry, group, scheduled time (keys of its actions start with it)."""
-        return f"sop:{self.entry.id}:{self.room_id}:{self.scheduled_at.isoformat()}"
+        return f"{JOB_PREFIX}{self.entry.id}:{self.room_id}:{self.scheduled_at.isoformat()}"
 
 
 Outcome = Any  # what a handler may return: actions, a Result, None (handlers.feature.as_result)

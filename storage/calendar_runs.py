@@ -112,6 +112,36 @@ class CalendarRuns:
                 )
             ).scalar_one_or_none()
 
+    async def status(self, key: RunKey) -> str | None:
+        """The run's status (started, done, failed, missed), None if not recorded."""
+        async with self._sessions() as session:
+            return (
+                await session.execute(
+                    select(CalendarRun.status).where(
+                        CalendarRun.account_id == self.account_id,
+                        CalendarRun.job_id == key.job_id,
+                        CalendarRun.room_id == key.room_id,
+                        CalendarRun.scheduled_at == require_aware(key.scheduled_at, "scheduled_at"),
+                    )
+                )
+            ).scalar_one_or_none()
+
+    async def count(self, job_id: str, room_id: str = "") -> int:
+        """How many runs of the job were started (done, failed or under way)."""
+        async with self._sessions() as session:
+            return int(
+                (
+                    await session.execute(
+                        select(func.count()).where(
+                            CalendarRun.account_id == self.account_id,
+                            CalendarRun.job_id == job_id,
+                            CalendarRun.room_id == room_id,
+                            CalendarRun.status != "missed",
+                        )
+                    )
+                ).scalar_one()
+            )
+
     async def runs(self, job_id: str, room_id: str = "") -> list[RunRecord]:
         """The job's recorded runs, oldest first (for status reports and tests)."""
         async with self._sessions() as session:

@@ -365,6 +365,18 @@ CASE_STATUSES = ("open", "confirmed", "undone", "appealed", "rejected")
 MODERATION_MODES = ("enforce", "shadow")
 
 
+class CalendarPause(Base):
+    """An admin's ``#暂停 <entry>`` in one group, until ``#恢复``."""
+
+    __tablename__ = "calendar_pauses"
+
+    account_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    room_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    paused_by: Mapped[str] = mapped_column(ID)
+    paused_at: Mapped[datetime]
+
+
 class ModerationCase(Base):
     """One moderation decision about one member in one group: its evidence,
     every check's reasons, what was done (or, in shadow mode, would have been)
@@ -884,7 +896,6 @@ class LotteryEntrant(Base):
     number: Mapped[int | None] = mapped_column(Integer)
     rank: Mapped[int | None] = mapped_column(Integer)
     coupon_id: Mapped[int | None] = mapped_column(BIG_ID)
-
 
 
 # --------------------------------------------------------------------------

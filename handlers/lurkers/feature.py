@@ -133,7 +133,7 @@ class Restore(Effect):
     by: str
 
 
-@feature.command("恢复", admin_only=True)
+@feature.command("恢复成员", admin_only=True)  # and #恢复 @x (sop.commands dispatches)
 async def restore(cmd: Command, ctx: Context) -> Reply | str:
     assert ctx.policy is not None and cmd.room_id is not None
     if len(cmd.mentions) != 1:

@@ -1,0 +1,229 @@
+"""The SOP calendar of bot.yaml, run by the whole app on the injected clock.
+
+The clock starts on Monday 2026-01-05 at 09:00 in Shanghai.  ROOM (测试一群)
+carries the tag brandA; ROOM2 (测试二群) does not.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from sqlalchemy import text
+
+from bot.alerts import AlertKind
+from bot.vocab.actions import Say
+from tests.flow.expect import Has, Like
+from tests.flow.harness import ADMIN, BASE_YAML, OWNER, ROOM, ROOM2, Harness
+
+MORNING = """
+calendar:
+  entries:
+    - id: morning
+      kind: post
+      cron: "30 9 * * *"
+      days: workdays
+      tags: [brandA]
+      grace_minutes: 30
+      post:
+        text: "早安！今天是{date} {weekday}，{group}共 {member_count} 人。"
+"""
+
+AFTERNOON = """
+calendar:
+  entries:
+    - id: afternoon
+      kind: post
+      cron: "30 13 * * *"
+      groups: [r2@chatroom]
+      post:
+        text: "下午好，{group}"
+"""
+
+ROUND = """
+calendar:
+  entries:
+    - id: daily-checkin
+      kind: checkin
+      cron: "0 10 * * *"
+      groups: [r1@chatroom]
+      checkin:
+        close_after_minutes: 60
+"""
+
+
+def _bot(tmp_path: Path, yaml: str, **kw: object) -> Harness:
+    return Harness(tmp_path, yaml, **kw)  # type: ignore[arg-type]
+
+
+def _from_file(tmp_path: Path, yaml: str, **kw: object) -> tuple[Harness, Path]:
+    """A bot whose config came from a file (so it can be reloaded)."""
+    bot = _bot(tmp_path, yaml, **kw)
+    path = tmp_path / "bot.yaml"
+    path.write_text(BASE_YAML + textwrap.dedent(yaml), encoding="utf-8")
+    bot.app.config._source = path
+    return bot, path
+
+
+def morning_post(room: str = ROOM) -> Like:
+    return Like(Say, room=room, text="早安！今天是1月5日 星期一，测试一群共 3 人。")
+
+
+async def test_a_morning_post_reaches_the_tagged_group_and_no_other(tmp_path: Path) -> None:
+    bot = _bot(tmp_path, MORNING)
+    await bot.start()
+    bot.actions.new()
+    await bot.advance(3600)
+    bot.actions.expect(morning_post())
+    await bot.stop()
+
+
+async def test_a_post_is_sent_once_across_a_crash_after_its_run(tmp_path: Path) -> None:
+    bot = _bot(tmp_path, MORNING)
+    await bot.start()
+    bot.actions.new()
+    await bot.clock.advance(30 * 60)  # 09:30: the run is claimed and its post queued
+    await bot.app.calendar.settle()
+    await bot.crash()  # before the post went out
+
+    again = _bot(tmp_path, MORNING, clock=bot.clock)
+    await again.start()  # the outbox sends it; the run is not done a second time
+    await again.advance(3600)
+    again.actions.expect(morning_post())
+    await again.stop()
+    assert bot.actions.new() == []
+
+
+async def test_a_run_missed_within_its_grace_is_done_late_once(tmp_path: Path) -> None:
+    bot = _bot(tmp_path, MORNING)
+    await bot.start()
+    await bot.stop()
+    await bot.clock.advance(50 * 60)  # down from 09:00 to 09:50: 09:30 + 30 min grace
+
+    again = _bot(tmp_path, MORNING, clock=bot.clock)
+    await again.start()
+    await again.advance(60)
+    again.actions.expect(morning_post())
+    await again.stop()
+
+
+async def test_a_run_missed_past_its_grace_is_not_sent_and_the_admins_are_told(
+    tmp_path: Path,
+) -> None:
+    bot = _bot(tmp_path, MORNING)
+    await bot.start()
+    await bot.stop()
+    await bot.clock.advance(90 * 60)  # down until 10:30
+
+    again = _bot(tmp_path, MORNING, clock=bot.clock)
+    await again.start()
+    await again.advance(60)
+    again.actions.expect(
+        Like(Say, room=None, to_contact=ADMIN, text=Has("日程「morning」", "没有发出")),
+    )
+    runs = await again.app.calendar_runs.runs("sop:morning", ROOM)
+    assert [r.status for r in runs] == ["missed"]
+    await again.stop()
+
+
+async def test_an_invalid_reload_is_rejected_and_the_running_calendar_stays(
+    tmp_path: Path,
+) -> None:
+    bot, path = _from_file(tmp_path, MORNING)
+    await bot.start()
+    bot.actions.new()
+    path.write_text(path.read_text().replace('"30 9 * * *"', '"30 25 * * *"'), encoding="utf-8")
+
+    applied, said = await bot.app.reload_config(by=OWNER)
+
+    assert not applied and "没有生效" in said and "cron" in said
+    alert = bot.app.alerter.sent[-1]  # type: ignore[attr-defined]
+    assert alert.kind is AlertKind.CONFIG_REJECTED and "bot.yaml" in alert.what
+    await bot.advance(3600)
+    bot.actions.expect(morning_post())  # the old calendar ran on
+    await bot.stop()
+
+
+async def test_a_valid_reload_replaces_the_calendar_and_is_audited(tmp_path: Path) -> None:
+    bot, path = _from_file(tmp_path, MORNING)
+    await bot.start()
+    bot.actions.new()
+    path.write_text(BASE_YAML + textwrap.dedent(AFTERNOON), encoding="utf-8")
+
+    applied, said = await bot.app.reload_config(by=OWNER)
+
+    assert applied and "新增 1 项（afternoon）" in said and "删除 1 项（morning）" in said
+    await bot.advance(5 * 3600)  # past 09:30 and 13:30
+    bot.actions.expect(Like(Say, room=ROOM2, text="下午好，测试二群"))
+    async with bot.app.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT status, reason FROM audit_log WHERE action = 'calendar'")
+            )
+        ).one()
+    assert row.status == "applied" and "afternoon" in row.reason
+    await bot.stop()
+
+
+async def test_the_owner_reloads_by_command_and_a_member_is_refused(tmp_path: Path) -> None:
+    bot, _ = _from_file(tmp_path, MORNING)
+    await bot.start()
+    bot.actions.new()
+    await bot.puppet.member_says(ROOM, "wxid_a", "#重载")
+    await bot.puppet.direct_message(OWNER, "#重载")
+    await bot.settle()
+    bot.actions.expect(
+        Like(Say, room=ROOM, text=Has("群主")),
+        Like(Say, room=None, to_contact=OWNER, text=Has("已重新加载日程", "日程没有变化")),
+        in_order=False,
+    )
+    await bot.stop()
+
+
+async def test_an_entry_paused_in_a_group_stays_paused_after_a_restart(tmp_path: Path) -> None:
+    bot = _bot(tmp_path, MORNING)
+    await bot.start()
+    await bot.puppet.member_says(ROOM, "wxid_a", "#暂停 morning")  # not an admin
+    await bot.puppet.member_says(ROOM, ADMIN, "#暂停 morning")
+    await bot.settle()
+    bot.actions.new()
+    await bot.stop()
+
+    again = _bot(tmp_path, MORNING, clock=bot.clock)
+    await again.start()
+    await again.advance(3600)  # 09:30 passes: paused here
+    again.actions.nothing()
+    await again.puppet.member_says(ROOM, ADMIN, "#恢复 morning")
+    await again.settle()
+    again.actions.new()
+    await again.advance(24 * 3600)
+    again.actions.expect(Like(Say, room=ROOM, text=Has("早安！今天是1月6日 星期二")))
+    await again.stop()
+
+
+async def test_a_member_sees_the_groups_next_runs(tmp_path: Path) -> None:
+    bot = _bot(tmp_path, MORNING)
+    await bot.start()
+    bot.actions.new()
+    await bot.puppet.member_says(ROOM, "wxid_a", "#日程")
+    await bot.settle()
+    bot.actions.expect(
+        Like(Say, room=ROOM, text=Has("01-05 周一 09:30  morning", "01-09 周五 09:30  morning"))
+    )
+    said = bot.actions.new()
+    assert said == []
+    await bot.stop()
+
+
+async def test_a_checkin_round_opens_and_posts_its_streak_leaders(tmp_path: Path) -> None:
+    bot = _bot(tmp_path, ROUND)
+    await bot.start()
+    bot.actions.new()
+    await bot.advance(3600)  # 10:00: the round opens
+    bot.actions.expect(Like(Say, room=ROOM, text=Has("签到开始啦", "60 分钟后")))
+    await bot.puppet.member_says(ROOM, "wxid_a", "#签到")
+    await bot.settle()
+    bot.actions.new()
+    await bot.advance(3600)  # 11:00: it closes
+    bot.actions.expect(Like(Say, room=ROOM, text=Has("共 1 人签到", "1. 阿甲：连续 1 天")))
+    await bot.stop()
