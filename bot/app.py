@@ -198,7 +198,7 @@ class App:
         )
         self.services.shared["sop"] = self.sop
         self.services.shared["reload_config"] = self.reload_config
-        self.policies.on_adopt.append(lambda room: self.sop.sync())
+        self.policies.on_adopt.append(lambda room: self._resync_calendar())
         self._config_stamp: tuple[int, int] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self._contexts: dict[str | None, Context] = {}  # per room: see context_for
@@ -443,6 +443,10 @@ class App:
         if result is not None:
             await self.doer.do(result, job.feature.name, f"{job.id}@{scheduled_at.isoformat()}")
 
+    def _resync_calendar(self) -> None:
+        """A group adopted while running: entries by profile or tag reach it too."""
+        self.sop.sync()
+
     def context_for_room(self, room_id: str) -> Context:
         """A group's context for a calendar run (the app-wide one for "")."""
         policy = self.policies.get(room_id) if room_id else None
@@ -480,7 +484,7 @@ class App:
                 at=now,
                 action="calendar",
                 kind="reload",
-                status="rejected",
+                status="refused",
                 key=f"calendar:reload:{now.isoformat()}",
                 reason=summary[:2000],
                 detail={"errors": len(exc.issues), "by": by},

@@ -226,7 +226,7 @@ class CalendarRuntime:
             at=now,
             action="calendar",
             kind="reload",
-            status="applied",
+            status="done",
             key=f"calendar:reload:{now.isoformat()}",
             reason=change.text(),
             detail={
