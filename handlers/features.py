@@ -13,7 +13,7 @@ from handlers import connection, help, joining, lurkers, membership, moderation,
 from handlers.engagement import coupons, points
 from handlers.feature import Feature
 from handlers.moderation import appeals, invites, links
-from sop import checkin_rounds, commands, flash_groups, posts
+from sop import checkin_rounds, commands, coupon_drops, flash_groups, posts
 from sop.lottery import feature as lottery
 
 FEATURES: tuple[Feature, ...] = (
@@ -32,6 +32,7 @@ FEATURES: tuple[Feature, ...] = (
     commands.feature,  # #日程, #暂停, #恢复, #重载
     posts.feature,  # the calendar's ``post`` kind
     checkin_rounds.feature,  # the calendar's ``checkin`` kind: rounds and their summaries
+    coupon_drops.feature,  # the calendar's ``coupon_drop`` kind: 会员日
     flash_groups.feature,  # the calendar's ``flash_group`` kind: 快闪群 campaigns
     lottery.feature,  # the calendar's ``lottery`` kind: keyword or check-in entry, fair draws
     lurkers.feature,  # tiers, 冒泡提醒 and removal batches, #潜水, capacity alerts

@@ -409,6 +409,18 @@ class CouponStore:
                 refused = got
         return refused
 
+    async def hand_out(
+        self, drop: Drop, member_ids: Sequence[str], at: datetime
+    ) -> list[CouponInfo]:
+        """One coupon of ``drop`` to each member (a member-day drop to the
+        eligible members): each a claim of its own, never two for one member."""
+        given = []
+        for member_id in member_ids:
+            got = await self._claim_from(drop, drop.room_id, member_id, require_aware(at, "at"))
+            if got.coupon is not None:
+                given.append(got.coupon)
+        return given
+
     async def _claim_from(self, drop: Drop, room_id: str, member_id: str, at: datetime) -> Claim:
         c = _COUPONS.c
         async with self._sessions.begin() as session:

@@ -235,3 +235,49 @@ async def test_a_checkin_round_opens_and_posts_its_streak_leaders(tmp_path: Path
     await bot.advance(3600)  # 11:00: it closes
     bot.actions.expect(Like(Say, room=ROOM, text=Has("共 1 人签到", "1. 阿甲：连续 1 天")))
     await bot.stop()
+
+
+MEMBER_DAY = """
+profiles:
+  super:
+    welcome: {enabled: false}
+    engagement:
+      coupons:
+        types:
+          coffee: {name: 咖啡券, value: ¥10, valid_days: 7}
+calendar:
+  entries:
+    - id: member-day
+      kind: coupon_drop
+      cron: "0 10 * * *"
+      groups: [r1@chatroom]
+      coupon_drop: {type: coffee, to: eligible, spoke_within_days: 7}
+    - id: flash-coupons
+      kind: coupon_drop
+      cron: "0 11 * * *"
+      groups: [r1@chatroom]
+      coupon_drop: {type: coffee, count: 1, open_minutes: 30}
+"""
+
+
+async def test_member_day_gives_one_coupon_to_each_member_who_spoke_lately(
+    tmp_path: Path,
+) -> None:
+    bot = _bot(tmp_path, MEMBER_DAY)
+    await bot.start()
+    await bot.puppet.member_says(ROOM, "wxid_a", "大家好")  # spoke; the owner did not
+    await bot.settle()
+    bot.actions.new()
+    await bot.advance(3600)  # 10:00
+    bot.actions.expect(Like(Say, room=ROOM, text=Has("已给 1 位", "咖啡券")))
+    await bot.puppet.member_says(ROOM, "wxid_a", "#我的券")
+    await bot.settle()
+    bot.actions.expect(Like(Say, room=ROOM, text=Has("咖啡券")))
+    await bot.advance(3600)  # 11:00: a drop for the first one who claims
+    bot.actions.expect(Like(Say, room=ROOM, text=Has("咖啡券", "领券")))
+    await bot.puppet.member_says(ROOM, ADMIN, "#领券")
+    await bot.puppet.member_says(ROOM, "wxid_a", "#领券")
+    await bot.settle()
+    said = [a.text for a, _ in bot.actions.new() if isinstance(a, Say)]
+    assert len(said) == 2 and sum("领到" in t or "成功" in t for t in said) == 1, said
+    await bot.stop()
