@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from bot.cli_coupons import coupons_command, coupons_parsers
 from bot.cli_engagement import engagement_parsers, export_command
 from bot.cli_moderation import cases_command, moderation_parsers, scan
+from bot.cli_reports import report_command, reports_parsers
 from bot.config import (
     BotConfig,
     ConfigError,
@@ -427,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     moderation_parsers(sub)
     coupons_parsers(sub)
     engagement_parsers(sub)
+    reports_parsers(sub)
     args = parser.parse_args(argv)
 
     # The SDK logs every message (text included) at INFO through handlers of its
@@ -474,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         "cases": lambda c, b: cases_command(c, b, args),
         "coupons": lambda c, b: coupons_command(c, b, args),
         "export": lambda c, b: export_command(c, b, args),
+        "report": lambda c, b: report_command(c, b, args),
     }
     try:
         return asyncio.run(runners[args.command](config, base_dir))

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -177,7 +177,9 @@ class ReportStore:
                 c.to_status == "claimed",
                 c.from_owner != c.to_owner,
             )
-            redeemed = await _count(session, _COUPON_EVENTS, *coupon_where, c.to_status == "redeemed")
+            redeemed = await _count(
+                session, _COUPON_EVENTS, *coupon_where, c.to_status == "redeemed"
+            )
             ads = await _count(
                 session,
                 _CASES,
@@ -337,7 +339,7 @@ class ReportStore:
             return bool(getattr(result, "rowcount", 0))
 
 
-async def _count(session: AsyncSession, table: Table, *where: object) -> int:
+async def _count(session: AsyncSession, table: Table, *where: Any) -> int:
     return int(
         (await session.execute(select(func.count()).select_from(table).where(*where))).scalar_one()
     )

@@ -84,7 +84,7 @@ def cjk_font() -> tuple[str, Path]:
     )
 
 
-def _rc() -> dict[str, Any]:
+def _rc() -> Any:  # matplotlib types rcParams keys as literals
     family, _ = cjk_font()
     return {
         "font.family": [family, "DejaVu Sans"],
@@ -119,7 +119,10 @@ def _numbers(f: WeeklyFigures) -> list[tuple[str, str]]:
         ("活跃率", f"{f.active_ratio:.0%}"),
         ("消息总数", str(f.messages)),
         ("签到次数", str(f.checkins)),
-        ("券 发放/转赠/核销", f"{f.coupons_issued} / {f.coupons_transferred} / {f.coupons_redeemed}"),
+        (
+            "券 发放/转赠/核销",
+            f"{f.coupons_issued} / {f.coupons_transferred} / {f.coupons_redeemed}",
+        ),
         ("拦截广告", str(f.ads_blocked)),
         ("拦截邀请", str(f.invites_blocked)),
         ("潜水 提醒/清理", f"{f.lurkers_warned} / {f.lurkers_removed}"),
@@ -175,7 +178,9 @@ def render_weekly(f: WeeklyFigures, path: Path) -> Rendered:
         core = fig.add_subplot(grid[1, 2])
         core.axis("off")
         core.set_title("积极分子（按发言）")
-        lines = [f"{i}. {c.name}  {c.messages} 条" for i, c in enumerate(f.core, 1)] or ["本周无人发言"]
+        lines = [f"{i}. {c.name}  {c.messages} 条" for i, c in enumerate(f.core, 1)] or [
+            "本周无人发言"
+        ]
         core.text(0.05, 0.95, "\n".join(lines), va="top", fontsize=12, transform=core.transAxes)
         return _save(fig, path)
 
@@ -239,7 +244,7 @@ def render_text_image(text: str, path: Path, *, family: str | None = None) -> Pa
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    rc = _rc() if family is None else {"font.family": [family]}
+    rc: Any = _rc() if family is None else {"font.family": [family]}
     with _LOCK, rc_context(rc):
         fig = Figure(figsize=(4, 1), dpi=DPI)
         FigureCanvasAgg(fig)

@@ -55,7 +55,9 @@ class NameCardPolicy(Model):
         "welcome.name_card_format (as many '-'-separated parts).",
     )
     remind: bool = Field(default=True, description="Remind non-compliant members once.")
-    max_mentions: int = Field(default=20, ge=1, le=50, description="At most this many @ per message.")
+    max_mentions: int = Field(
+        default=20, ge=1, le=50, description="At most this many @ per message."
+    )
     enforce_by_removal: bool = Field(
         default=False,
         description="Opt-in only: admins may confirm removing members who ignore the reminder. "
