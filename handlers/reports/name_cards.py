@@ -26,7 +26,6 @@ from handlers.reports.feature import feature
 from handlers.reports.policy import (
     ReportsPolicy,
     compliant,
-    name_card_format,
     name_card_pattern,
 )
 from sop.calendar import daily
@@ -70,11 +69,10 @@ async def check_name_cards(cmd: Command, ctx: Context) -> str:
     policy = ctx.policy
     assert policy is not None
     section = policy.get(ReportsPolicy).name_card
-    fmt = name_card_format(policy)
     store = _store(ctx)
     bad = noncompliant(await store.name_cards(policy.room_id), policy, ctx.bot_id)
     if not bad:
-        return render(section.all_ok_text, policy, name_card_format=fmt)
+        return render(section.all_ok_text, policy)
     names = await store.names(policy.room_id, [r.member_id for r in bad])
     lines = [
         f"{i}. {r.alias or '（未设置）'}" + ("" if r.alias else f"（{names[r.member_id]}）")
@@ -83,7 +81,6 @@ async def check_name_cards(cmd: Command, ctx: Context) -> str:
     return render(
         section.list_text,
         policy,
-        name_card_format=fmt,
         count=str(len(bad)),
         members="\n".join(lines),
     )
@@ -106,7 +103,7 @@ async def reminders(ctx: Context, policy: GroupPolicy, now: datetime) -> list[Ac
         for r in due
         if await store.claim_reminder(policy.room_id, r.member_id, r.alias, now)
     }
-    text = render(section.remind_text, policy, name_card_format=name_card_format(policy))
+    text = render(section.remind_text, policy)
     actions: list[Action] = []
     for group in chunks(list(claimed), section.max_mentions):
         actions.append(
