@@ -13,6 +13,7 @@ qunbot report overview [--week YYYY-MM-DD] [--out FILE.png]
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -65,6 +66,11 @@ async def report_command(config: BotConfig, base_dir: Path, args: argparse.Names
     return await REPORT_COMMANDS[args.report_command][2](config, base_dir, args)
 
 
+def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(source.read_bytes())
+
+
 class _Open:
     """The database for one command: sessions, then disposed."""
 
@@ -112,8 +118,7 @@ async def report_weekly(
     directory = reports_dir(config)
     image = await draw_weekly(f, directory)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(image.path.read_bytes())
+        await asyncio.to_thread(_copy, image.path, out)
     if policy is not None:
         print(summary(f, policy))
     print(f"chart written to {out or image.path}", file=sys.stderr)
@@ -138,7 +143,6 @@ async def report_overview(
         groups = [await figures(store, r, first_day, tz, book.get(r)) for r in rooms]
     image = await draw_overview(groups, reports_dir(config))
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(image.path.read_bytes())
+        await asyncio.to_thread(_copy, image.path, out)
     print(f"{len(groups)} group(s); chart written to {out or image.path}", file=sys.stderr)
     return 0

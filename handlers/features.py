@@ -9,15 +9,14 @@ step, which sees every event before any feature.
 
 from __future__ import annotations
 
-from handlers import connection, help, joining, membership, moderation, pauses, welcome
+from handlers import connection, help, joining, membership, moderation, pauses, reports, welcome
 from handlers.engagement import coupons, points
 from handlers.feature import Feature
 from handlers.moderation import appeals, invites, links
-from handlers.reports import feature as reports
 from sop import checkin_rounds, posts
 
 FEATURES: tuple[Feature, ...] = (
-    reports,  # weekly reports, #名片检查; first: it reads member lists' aliases, never answers
+    reports.feature,  # weekly reports, #名片检查; first: it reads member lists' aliases, never answers
     membership.feature,  # who is in a group: member lists, joins, leaves, roles
     connection.feature,  # logins, logouts, lost connections
     joining.feature,  # an owner's invitation; adopting the group

@@ -4,6 +4,6 @@
 from __future__ import annotations
 
 from handlers.reports import name_cards, weekly
-from handlers.reports.feature import feature
+from handlers.reports.base import feature
 
 __all__ = ["feature", "name_cards", "weekly"]

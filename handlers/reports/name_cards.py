@@ -22,7 +22,7 @@ from bot.vocab.policy import GroupPolicy
 from bot.vocab.texts import chunks, render
 from handlers.base import Context, Result
 from handlers.parsing import Command
-from handlers.reports.feature import feature
+from handlers.reports.base import feature
 from handlers.reports.policy import (
     ReportsPolicy,
     compliant,

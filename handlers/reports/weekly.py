@@ -28,8 +28,8 @@ from bot.vocab.actions import Action, Priority, Say, SendImage
 from bot.vocab.policy import GroupPolicy
 from bot.vocab.texts import render
 from handlers.base import Context, Result
+from handlers.reports.base import feature
 from handlers.reports.chart import Rendered, render_overview, render_weekly, week_label
-from handlers.reports.feature import feature
 from handlers.reports.policy import ReportsPolicy
 from sop.kinds import Run
 from storage.reports import ReportStore, WeeklyFigures, last_full_week

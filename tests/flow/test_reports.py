@@ -14,7 +14,7 @@ from PIL import Image
 from bot.vocab.actions import Say, SendImage
 from bot.vocab.events import RoomSnapshotEvent
 from handlers.features import FEATURES
-from handlers.reports import feature as reports
+from handlers.reports.base import feature as reports
 from handlers.reports.name_cards import remind_name_cards
 from handlers.reports.weekly import ReportContent, run_report
 from sop.kinds import Run
