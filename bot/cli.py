@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 from bot.cli_coupons import coupons_command, coupons_parsers
 from bot.cli_engagement import engagement_parsers, export_command
 from bot.cli_lottery import lottery_parsers, show_command, verify
-from bot.cli_lurkers import report_command, report_parsers
 from bot.cli_moderation import cases_command, moderation_parsers, scan
+from bot.cli_reports import report_command, reports_parsers
 from bot.cli_schedule import check_warnings, schedule_command, schedule_parsers
 from bot.config import (
     BotConfig,
@@ -444,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     coupons_parsers(sub)
     engagement_parsers(sub)
     lottery_parsers(sub)
-    report_parsers(sub)
+    reports_parsers(sub)
     schedule_parsers(sub)
     args = parser.parse_args(argv)
 

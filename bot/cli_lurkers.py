@@ -34,19 +34,10 @@ COLUMNS = (
 )
 
 
-def report_parsers(sub: Any) -> Any:
-    """Add ``report`` (with ``lurkers``) to the ``qunbot`` command's subparsers;
-    returns the ``report`` subparsers, for other reports to add theirs."""
-    report = sub.add_parser("report", help="reports for operators (reads the database)")
-    kinds = report.add_subparsers(dest="report", required=True)
-    add_lurkers_report(kinds)
-    return kinds
-
-
-def add_lurkers_report(kinds: Any) -> None:
-    lurk = kinds.add_parser("lurkers", help="silent members per group, with days silent")
-    lurk.add_argument("--group", metavar="ID", help="only this group (room id)")
-    lurk.add_argument("--csv", metavar="FILE", help="write CSV here instead of printing")
+def lurkers_args(p: argparse.ArgumentParser) -> None:
+    """``qunbot report lurkers``'s arguments (bot.cli_reports lists the reports)."""
+    p.add_argument("--group", metavar="ID", help="only this group (room id)")
+    p.add_argument("--csv", metavar="FILE", help="write CSV here instead of printing")
 
 
 @dataclass(frozen=True)
@@ -58,11 +49,9 @@ class _Owner:
     policies: Any
 
 
-async def report_command(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
-    if args.report == "lurkers":
-        csv_path = Path(args.csv) if args.csv else None
-        return await report_lurkers(config, base_dir, group=args.group, csv_path=csv_path)
-    raise ValueError(f"unknown report {args.report!r}")  # pragma: no cover
+async def lurkers_command(config: BotConfig, base_dir: Path, args: argparse.Namespace) -> int:
+    csv_path = Path(args.csv) if args.csv else None
+    return await report_lurkers(config, base_dir, group=args.group, csv_path=csv_path)
 
 
 async def lurker_rows(

@@ -61,6 +61,7 @@ class MemberList:
     member_names: tuple[str, ...] = ()
     owner_id: str | None = None
     admin_ids: tuple[str, ...] = field(default=())
+    member_aliases: tuple[str, ...] = ()  # group aliases (群昵称), in member_ids' order
 
     def snapshot(self) -> RoomSnapshotEvent:
         return RoomSnapshotEvent(
@@ -71,6 +72,7 @@ class MemberList:
             self.member_names,
             owner_id=self.owner_id,
             admin_ids=self.admin_ids,
+            member_aliases=self.member_aliases,
         )
 
 

@@ -152,6 +152,7 @@ class Presence:
                     event.member_names,
                     event.owner_id,
                     event.admin_ids,
+                    member_aliases=event.member_aliases,
                 )
         raise RuntimeError(f"no member list for {room_id}")
 

@@ -9,7 +9,17 @@ step, which sees every event before any feature.
 
 from __future__ import annotations
 
-from handlers import connection, help, joining, lurkers, membership, moderation, pauses, welcome
+from handlers import (
+    connection,
+    help,
+    joining,
+    lurkers,
+    membership,
+    moderation,
+    pauses,
+    reports,
+    welcome,
+)
 from handlers.engagement import coupons, points
 from handlers.feature import Feature
 from handlers.moderation import appeals, invites, links
@@ -17,6 +27,7 @@ from sop import checkin_rounds, commands, coupon_drops, flash_groups, posts
 from sop.lottery import feature as lottery
 
 FEATURES: tuple[Feature, ...] = (
+    reports.feature,  # weekly reports, #名片检查; first: it reads member lists' aliases, never answers
     membership.feature,  # who is in a group: member lists, joins, leaves, roles
     connection.feature,  # logins, logouts, lost connections
     joining.feature,  # an owner's invitation; adopting the group

@@ -968,3 +968,25 @@ class LurkerFriend(Base):
     account_id: Mapped[str] = mapped_column(ID, primary_key=True)
     contact_id: Mapped[str] = mapped_column(ID, primary_key=True)
     since: Mapped[datetime]
+
+
+# --------------------------------------------------------------------------
+# Reports and name cards (issue 11)
+# --------------------------------------------------------------------------
+
+
+class NameCard(Base):
+    """A member's group alias (群昵称) as the last member list showed it, and
+    whether the bot has reminded them about the group's name-card format: a
+    member is reminded once per alias (``reminded_alias``), again only when
+    the alias changed and still does not match."""
+
+    __tablename__ = "name_cards"
+
+    account_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    room_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    member_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    alias: Mapped[str] = mapped_column(String(128))
+    seen_at: Mapped[datetime]
+    reminded_alias: Mapped[str | None] = mapped_column(String(128))
+    reminded_at: Mapped[datetime | None]

@@ -456,6 +456,7 @@ class WechatyTransport:
         except Exception as exc:
             raise MaybeNotInRoom(room_id, f"{type(exc).__name__}: {exc}") from exc
         ids = tuple(str(m.contact_id) for m in members)
+        aliases = await self._room_aliases(room, members)
         payload = room.payload
         listed = MemberList(
             str(room_id),
@@ -465,11 +466,23 @@ class WechatyTransport:
             tuple(_name_of(m) for m in members),
             owner_id=payload.owner_id or None,
             admin_ids=tuple(payload.admin_ids or ()),
+            member_aliases=aliases,
         )
         me = self.self_id
         if me and me not in ids:
             raise MaybeNotInRoom(room_id, "the member list leaves the bot out", listed)
         return listed
+
+    async def _room_aliases(self, room: Any, members: list[Any]) -> tuple[str, ...]:
+        """The members' group aliases (群昵称) for name-card checks; () when the
+        puppet cannot tell (a member whose payload fails reads as "")."""
+        aliases: list[str] = []
+        for member in members:
+            try:
+                aliases.append(str(await room.alias(member) or ""))
+            except Exception:
+                aliases.append("")
+        return tuple(aliases) if any(aliases) else ()
 
     async def snapshots(self, room_ids: list[str] | None = None) -> list[Event]:
         """Who is in each room now, unpaced and uncached: one read per room.

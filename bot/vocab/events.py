@@ -134,6 +134,8 @@ class RoomSnapshotEvent:
     member_names: tuple[str, ...] = ()
     owner_id: str | None = None
     admin_ids: tuple[str, ...] = ()
+    #: group aliases (群昵称) in the order of member_ids ("" unset); () when not read
+    member_aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

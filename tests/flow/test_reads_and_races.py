@@ -160,7 +160,7 @@ async def test_a_room_silent_for_a_day_is_forgotten_without_a_reread(bot: Harnes
     await bot.advance(CACHE)
     await bot.app.presence.reconcile()  # reads both lists: the reader and the sync keep state
     await bot.settle()
-    sync = bot.app.handler_groups[0][0]
+    sync = next(h for h in bot.app.handler_groups[0] if h.name == "membership")
     assert ROOM in bot.app.members._cache and ROOM2 in sync._special
     reads = len(bot.puppet.calls_to("room_members"))
 

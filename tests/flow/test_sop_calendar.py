@@ -89,9 +89,7 @@ async def test_a_post_is_sent_once_across_a_crash_after_its_run(tmp_path: Path) 
     again = _bot(tmp_path, MORNING, clock=bot.clock)
     await again.start()  # the outbox finishes it; the run is not done a second time
     await again.advance(3600)
-    posts = [
-        a for a, status in [*bot.actions.new(), *again.actions.new()] if status == "done"
-    ]
+    posts = [a for a, status in [*bot.actions.new(), *again.actions.new()] if status == "done"]
     assert [getattr(a, "text", "") for a in posts if isinstance(a, Say)] == [
         "早安！今天是1月5日 星期一，测试一群共 3 人。"
     ]

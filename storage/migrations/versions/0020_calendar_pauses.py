@@ -1,7 +1,7 @@
 """calendar_pauses: an entry of the SOP calendar paused in one group (#暂停 / #恢复).
 
 Revision ID: 0020_calendar_pauses
-Revises: 0018_lurkers
+Revises: 0019_reports
 Create Date: 2026-12-01
 
 Hand-written to match ``storage.models``; a test compares the two.
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020_calendar_pauses"
-down_revision: str | Sequence[str] | None = "0018_lurkers"
+down_revision: str | Sequence[str] | None = "0019_reports"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
