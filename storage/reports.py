@@ -29,6 +29,7 @@ from storage.models import (
     CouponEvent,
     Group,
     JoinRecord,
+    LurkerWarning,
     MemberDay,
     Membership,
     MemberStay,
@@ -50,9 +51,6 @@ _CONTACTS = cast(Table, Contact.__table__)
 _GROUPS = cast(Table, Group.__table__)
 _CARDS = cast(Table, NameCard.__table__)
 
-#: Audit ``action`` values the lurkers feature writes for a warning and a removal.
-LURKER_WARNED_ACTIONS = ("lurker_warned", "lurker_warning", "lurker_warn")
-LURKER_REMOVED_ACTIONS = ("lurker_removed", "lurker_remove")
 ALIAS_MAX_LENGTH = 128
 
 
@@ -199,8 +197,8 @@ class ReportStore:
                 _JOINS.c.at >= start,
                 _JOINS.c.at < end,
             )
-            warned = await _lurkers(session, acct, room_id, start, end, LURKER_WARNED_ACTIONS)
-            removed = await _lurkers(session, acct, room_id, start, end, LURKER_REMOVED_ACTIONS)
+            warned = await _lurkers_warned(session, acct, room_id, start, end)
+            removed = await _lurkers_removed(session, acct, room_id, start, end)
             topic = await self._topic(session, room_id)
         by_day = {day.isoformat(): 0 for day in days}
         by_member: dict[str, int] = {}
@@ -345,20 +343,28 @@ async def _count(session: AsyncSession, table: Table, *where: Any) -> int:
     )
 
 
-async def _lurkers(
-    session: AsyncSession,
-    account_id: str,
-    room_id: str,
-    start: datetime,
-    end: datetime,
-    actions: Sequence[str],
+async def _lurkers_warned(
+    session: AsyncSession, account_id: str, room_id: str, start: datetime, end: datetime
 ) -> int:
-    """Members the lurkers feature warned / removed in the window (audited as done)."""
+    """Members the lurkers feature warned (冒泡提醒) in the window."""
+    w = LurkerWarning.__table__.c
+    stmt = select(func.count(func.distinct(w.member_id))).where(
+        w.account_id == account_id, w.room_id == room_id, w.warned_at >= start, w.warned_at < end
+    )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def _lurkers_removed(
+    session: AsyncSession, account_id: str, room_id: str, start: datetime, end: datetime
+) -> int:
+    """Lurkers removed in the window: the executor's audit of their removals
+    (keyed ``lurk-remove:…`` by the lurkers feature), done."""
     a = _AUDIT.c
     stmt = select(func.count(func.distinct(a.target_id))).where(
         a.account_id == account_id,
         a.room_id == room_id,
-        a.action.in_(actions),
+        a.action == "remove_member",
+        a.key.like("lurk-remove:%"),
         a.status == "done",
         a.at >= start,
         a.at < end,

@@ -15,6 +15,7 @@ from storage.models import (
     CouponEvent,
     Group,
     JoinRecord,
+    LurkerWarning,
     MemberDay,
     Membership,
     MemberStay,
@@ -227,10 +228,23 @@ async def _seed(store: Store) -> None:
         store,
         AuditLog,
         [
-            audit | dict(action="lurker_warned", target_id="c"),
-            audit | dict(action="lurker_warned", target_id="c"),
-            audit | dict(action="lurker_removed", target_id="d"),
-            audit | dict(action="lurker_warned", target_id="x", account_id="other"),
+            # the executor's audit of a lurker's removal, and of another removal
+            audit | dict(action="remove_member", target_id="d", key="lurk-remove:1:d"),
+            audit | dict(action="remove_member", target_id="e", key="case:7"),
+            audit
+            | dict(
+                action="remove_member", target_id="x", key="lurk-remove:2:x", account_id="other"
+            ),
+        ],
+    )
+    warned = dict(room_id=ROOM, via="group", due_at=at, updated_at=at, batch_id=None)
+    await _rows(
+        store,
+        LurkerWarning,
+        [
+            warned | dict(account_id="default", member_id="c", status="warned", warned_at=at),
+            warned | dict(account_id="default", member_id="d", status="removed", warned_at=at),
+            warned | dict(account_id="other", member_id="x", status="warned", warned_at=at),
         ],
     )
 
@@ -245,7 +259,7 @@ async def test_the_weekly_figures_count_only_the_groups_week(store: Store) -> No
     assert f.checkins == 3
     assert (f.coupons_issued, f.coupons_transferred, f.coupons_redeemed) == (2, 1, 1)
     assert (f.ads_blocked, f.invites_blocked) == (1, 1)
-    assert (f.lurkers_warned, f.lurkers_removed) == (1, 1)
+    assert (f.lurkers_warned, f.lurkers_removed) == (2, 1)
     assert [(c.name, c.messages) for c in f.core] == [("阿甲", 12), ("阿乙", 3)]
 
 
