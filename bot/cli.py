@@ -171,7 +171,11 @@ def build_app(
             raise SystemExit(f"qunbot run: set the puppet service token in {TOKEN_ENV}")
         puppet = ServicePuppet(endpoint, token)
     wechaty = WechatyTransport(
-        puppet, clock=clock, name=config.bot.name, max_backlog=config.bot.event_queue_max
+        puppet,
+        clock=clock,
+        name=config.bot.name,
+        max_backlog=config.bot.event_queue_max,
+        read_aliases=config.member_lists.read_aliases,
     )
     options = AppOptions(base_dir=base_dir, clock=clock, watch_config_seconds=5.0)
     return App(config, wechaty, options), puppet

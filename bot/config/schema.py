@@ -246,6 +246,11 @@ class MemberListsConfig(_Model):
     cache_hours: float = Field(
         default=6, gt=0, le=168, description="A list read less than this long ago is reused."
     )
+    read_aliases: bool = Field(
+        default=True,
+        description="Read each member's group alias (群昵称) with the list, for the name-card "
+        "check: one puppet call per member (served from the puppet's cache on most puppets).",
+    )
 
 
 # --------------------------------------------------------------------------

@@ -123,8 +123,10 @@ class WechatyTransport:
         watchdog_timeout: float = 60.0,
         ding_timeout: float = 15.0,
         max_backlog: int = 10_000,
+        read_aliases: bool = True,
     ) -> None:
         self._puppet = puppet
+        self._read_aliases = read_aliases
         self._clock = clock
         self._name = name
         self._bot: Any = None
@@ -456,7 +458,7 @@ class WechatyTransport:
         except Exception as exc:
             raise MaybeNotInRoom(room_id, f"{type(exc).__name__}: {exc}") from exc
         ids = tuple(str(m.contact_id) for m in members)
-        aliases = await self._room_aliases(room, members)
+        aliases = await self._room_aliases(room, members) if self._read_aliases else ()
         payload = room.payload
         listed = MemberList(
             str(room_id),
