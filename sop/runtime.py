@@ -330,10 +330,10 @@ class CalendarRuntime:
         told = []
         for year in self.days.fallback_years(today, today + HOLIDAY_LOOKAHEAD):
             first = datetime(year, 1, 1, tzinfo=self.tz)
-            if not await self.runs.claim(
-                RunKey("holiday-data", "", first), self.calendar.clock.now()
-            ):
-                continue
+            key, now = RunKey("holiday-data", "", first), self.calendar.clock.now()
+            if not await self.runs.claim(key, now):
+                continue  # told already (once per year, across restarts)
+            await self.runs.finish(key, now)
             self._alerter.alert(
                 Alert(
                     kind=AlertKind.HOLIDAY_DATA,
