@@ -7,12 +7,14 @@ carries the tag brandA; ROOM2 (测试二群) does not.
 from __future__ import annotations
 
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import text
 
 from bot.alerts import AlertKind
 from bot.vocab.actions import Say
+from bot.vocab.clock import ManualClock
 from tests.flow.expect import Has, Like
 from tests.flow.harness import ADMIN, BASE_YAML, OWNER, ROOM, ROOM2, Harness
 
@@ -279,3 +281,17 @@ async def test_member_day_gives_one_coupon_to_each_member_who_spoke_lately(
     said = [a.text for a, _ in bot.actions.new() if isinstance(a, Say)]
     assert len(said) == 2 and sum("领到" in t or "成功" in t for t in said) == 1, said
     await bot.stop()
+
+
+async def test_the_owners_are_told_once_when_holiday_data_runs_out(tmp_path: Path) -> None:
+    december = ManualClock(datetime(2026, 12, 1, 1, 0, tzinfo=UTC))  # 2027 is 31 days away
+    bot = _bot(tmp_path, MORNING, clock=december)
+    await bot.start()
+    told = [a for a in bot.app.alerter.sent if a.kind is AlertKind.HOLIDAY_DATA]
+    assert len(told) == 1 and "2027" in told[0].what and "morning" in told[0].what
+    await bot.stop()
+
+    again = _bot(tmp_path, MORNING, clock=december)
+    await again.start()
+    assert not [a for a in again.app.alerter.sent if a.kind is AlertKind.HOLIDAY_DATA]
+    await again.stop()
