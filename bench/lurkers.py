@@ -202,8 +202,11 @@ async def measure(path: Path, groups: int, repeats: int) -> dict[str, Any]:
             "max": round(max(xs), 2),
         }
 
+    weekly, charts = await _weekly_reports(path, rooms, repeats)
     r, n = figure(fast), figure(slow)
     return {
+        "weekly_figures_ms_per_group": figure(weekly),
+        "weekly_chart_ms": figure(charts),
         "rollups_ms_per_group": r,
         "naive_ms_per_group": n,
         "ratio": round(n["median"] / r["median"], 1) if r["median"] else None,
@@ -211,6 +214,39 @@ async def measure(path: Path, groups: int, repeats: int) -> dict[str, Any]:
         "agree": agree,
         "lurkers": lurkers,
     }
+
+
+async def _weekly_reports(
+    path: Path, rooms: list[str], repeats: int
+) -> tuple[list[float], list[float]]:
+    """The weekly report of last week: its figures for every group (ms per
+    group, per repeat), and the chart rendered for three groups (ms each)."""
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from handlers.reports.chart import render_weekly
+    from storage.reports import ReportStore, last_full_week
+
+    tz = ZoneInfo("Asia/Shanghai")
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+    store = ReportStore(session_factory(engine), account_id="default")
+    week = last_full_week(NOW, tz)
+    figures: list[float] = []
+    charts: list[float] = []
+    try:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            done = [await store.weekly(room, week, tz) for room in rooms]
+            figures.append((time.perf_counter() - t0) * 1000 / len(rooms))
+        with tempfile.TemporaryDirectory() as tmp:
+            for f in done[:3]:
+                t0 = time.perf_counter()
+                render_weekly(f, Path(tmp) / f"{f.room_id}.png")
+                charts.append((time.perf_counter() - t0) * 1000)
+    finally:
+        await engine.dispose()
+    return figures, charts
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
