@@ -33,9 +33,10 @@ for lack of holiday data) for the preview and for the runtime's alert.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -51,6 +52,7 @@ from sop.entries import CalendarConfig, DayRule, Entry, every_minutes, parse_qui
 HORIZON = timedelta(days=400)
 _TICK = timedelta(microseconds=1)
 _DAY = timedelta(days=1)
+_MEMO_SIZE = 512
 
 _DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _DOW_NUMBERS = {name: i for i, name in enumerate(_DOW_NAMES)}
@@ -118,6 +120,25 @@ def _normal(t: datetime, tz: ZoneInfo) -> datetime:
     return t.astimezone(UTC).astimezone(tz)
 
 
+def _wall(tz: ZoneInfo, d: date, at: time) -> datetime:
+    return _normal(datetime.combine(d, at, tzinfo=tz), tz)
+
+
+@functools.lru_cache(maxsize=4096)
+def _spans(
+    tz: ZoneInfo, quiet: tuple[time, time], d: date
+) -> tuple[tuple[datetime, datetime], ...]:
+    """The quiet spans that may hold a time on local date ``d`` (pure: cached)."""
+    qs, qe = quiet
+    if qs < qe:
+        return ((_wall(tz, d, qs), _wall(tz, d, qe)),)
+    # Across midnight: the one that began yesterday evening, and this evening's.
+    return (
+        (_wall(tz, d - _DAY, qs), _wall(tz, d, qe)),
+        (_wall(tz, d, qs), _wall(tz, d + _DAY, qe)),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Planned:
     """A fire time after quiet hours and day rules, before jitter."""
@@ -156,11 +177,14 @@ class Schedule:
     starts: date | None = None
     ends: date | None = None
     horizon: timedelta = HORIZON
+    # Memo of the base trigger's answers (pure, so a cache only saves time):
+    # consecutive searches ask again from the same nominal times.
+    _memo: dict[datetime, datetime | None] = field(default_factory=dict, compare=False, repr=False)
 
     # ------------------------------------------------------------ helpers
 
     def _wall(self, d: date, at: time) -> datetime:
-        return _normal(datetime.combine(d, at, tzinfo=self.tz), self.tz)
+        return _wall(self.tz, d, at)
 
     def quiet_span(
         self, t: datetime, *, end_inclusive: bool = False
@@ -168,26 +192,9 @@ class Schedule:
         """The quiet span ``[start, end)`` that holds ``t`` (``end_inclusive``: ``[start, end]``)."""
         if self.quiet is None:
             return None
-        qs, qe = self.quiet
-        local = t.astimezone(self.tz)
-        d, now = local.date(), local.time().replace(tzinfo=None)
-
-        def inside(lo: datetime, hi: datetime) -> bool:
-            return lo <= t < hi or (end_inclusive and t == hi)
-
-        if qs < qe:
-            span = (self._wall(d, qs), self._wall(d, qe))
-            return span if inside(*span) else None
-        # Across midnight: this evening's span, or the one that began yesterday.
-        if now >= qs:
-            span = (self._wall(d, qs), self._wall(d + _DAY, qe))
-        else:
-            span = (self._wall(d - _DAY, qs), self._wall(d, qe))
-        if inside(*span):
-            return span
-        if end_inclusive and now == qe:  # exactly at this morning's end
-            span = (self._wall(d - _DAY, qs), self._wall(d, qe))
-            return span if inside(*span) else None
+        for lo, hi in _spans(self.tz, self.quiet, t.astimezone(self.tz).date()):
+            if lo <= t < hi or (end_inclusive and t == hi):
+                return lo, hi
         return None
 
     def _day_ok(self, d: date) -> tuple[bool, bool]:
@@ -208,10 +215,16 @@ class Schedule:
         return midnight
 
     def _nominal(self, t: datetime) -> datetime | None:
+        memo = self._memo
+        if t in memo:
+            return memo[t]
         fire = self.base.get_next_fire_time(None, t)
-        if fire is None or fire < t:  # a DateTrigger answers its date, past or not
-            return None
-        return _normal(fire, self.tz)
+        # (a DateTrigger answers its date, past or not)
+        fire = None if fire is None or fire < t else _normal(fire, self.tz)
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[t] = fire
+        return fire
 
     # ---------------------------------------------------------- planning
 
