@@ -43,7 +43,7 @@ from sop.days import DayBook
 from sop.entries import CalendarConfig, Entry
 from sop.kinds import JOB_PREFIX, KINDS, Run
 from sop.targets import target_rooms
-from sop.triggers import entry_trigger
+from sop.triggers import day_book, entry_schedule, entry_trigger
 from storage.calendar_pauses import CalendarPauses
 from storage.calendar_runs import CalendarRuns, RunKey
 
@@ -149,7 +149,7 @@ class CalendarRuntime:
 
     @staticmethod
     def _days(config: BotConfig) -> DayBook:
-        return DayBook(holidays=config.calendar.holidays, workdays=config.calendar.workdays)
+        return day_book(config.calendar)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -182,8 +182,10 @@ class CalendarRuntime:
             places = rooms if spec.per_group else ("",)
             if spec.per_group and not rooms:
                 continue
+            tz = self.config.bot.timezone
+            shared = entry_schedule(entry, cal, tz, self.days)  # the same in every group
             for room in places:
-                trigger = entry_trigger(entry, cal, self.config.bot.timezone, room, self.days)
+                trigger = entry_trigger(entry, cal, tz, room, self.days, schedule=shared)
                 planned = Planned(entry, room, trigger, f"{schedule}|{rooms}", rooms)
                 out[(planned.job_id, room)] = planned
         return out
