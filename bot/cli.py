@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -346,6 +347,10 @@ async def _status(config: BotConfig, base_dir: Path, as_json: bool = False) -> i
         await engine.dispose()
     # Risk-control pauses still open for this account: kind, until when, why.
     report["pauses"] = [p.as_dict() for p in pauses]
+    from sop.preview import broadcast_estimates
+
+    # How long each calendar broadcast takes under the governor's pace.
+    report["broadcasts"] = [dataclasses.asdict(b) for b in broadcast_estimates(config)]
     if as_json:
         print(json.dumps(report, ensure_ascii=False, indent=2, default=str))
     else:

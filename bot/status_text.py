@@ -51,6 +51,18 @@ def render_status(report: dict[str, Any], timezone: str = "UTC") -> str:
             )
     else:
         out.append("Paused: nothing")
+    broadcasts = report.get("broadcasts") or []
+    if broadcasts:
+        out.append("")
+        out.append("Calendar broadcasts (at the governor's pace):")
+        for b in broadcasts:
+            over = "  — over the daily link/card budget!" if b.get("over_rich_day") else ""
+            minutes = float(b.get("minutes") or 0)
+            takes = "under a minute" if minutes < 1 else f"about {minutes:.0f} min"
+            out.append(
+                f"  {b.get('entry')}: {b.get('groups')} groups × "
+                f"{b.get('messages_per_group')} message(s), {takes}{over}"
+            )
     actions = report.get("actions") or {}
     out.append("")
     if actions:

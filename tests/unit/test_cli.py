@@ -360,6 +360,34 @@ def test_status_counts_dry_run_actions_apart_from_sent() -> None:
     assert "message        1 sent, 3 dry run" in render_status(report)
 
 
+def test_status_says_how_long_each_calendar_broadcast_takes() -> None:
+    from bot.status_text import render_status
+
+    report = {
+        "broadcasts": [
+            dict(
+                entry="flash",
+                groups=50,
+                messages_per_group=2,
+                rich_per_group=1,
+                minutes=10.0,
+                over_rich_day=False,
+            ),
+            dict(
+                entry="small",
+                groups=2,
+                messages_per_group=1,
+                rich_per_group=0,
+                minutes=0.1,
+                over_rich_day=False,
+            ),
+        ]
+    }
+    text = render_status(report)
+    assert "flash: 50 groups × 2 message(s), about 10 min" in text
+    assert "small: 2 groups × 1 message(s), under a minute" in text
+
+
 def test_a_sandbox_section_in_bot_yaml_stops_the_sandbox_with_where_to_move_it(
     tmp_path: Path,
 ) -> None:
