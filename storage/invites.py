@@ -295,9 +295,21 @@ class InviteStore:
             return None
         return row.until
 
-    async def unlock(self, room_id: str) -> bool:
-        """An admin ends a lock early."""
-        l_ = _LOCKS.c
-        stmt = delete(JoinLock).where(l_.account_id == self.account_id, l_.room_id == room_id)
+    async def unlock(self, room_id: str, at: datetime) -> bool:
+        """An admin ends a lock early (it ends at ``at``); False if none was on."""
+        at = require_aware(at, "at")
         async with self._sessions.begin() as session:
-            return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+            row = await session.get(JoinLock, (self.account_id, room_id))
+            if row is None or row.until <= at:
+                return False
+            row.until = at
+            return True
+
+    async def lock_ended(self, room_id: str, at: datetime) -> datetime | None:
+        """When the room's last lock ended (before ``at``): joins before that were
+        the raid's, dealt with; the pace counts from then."""
+        async with self._sessions() as session:
+            row = await session.get(JoinLock, (self.account_id, room_id))
+        if row is None or row.until > require_aware(at, "at"):
+            return None
+        return row.until

@@ -246,3 +246,20 @@ async def test_a_request_lapses_and_so_does_an_unused_approval(tmp_path: Path) -
     await bot.settle()
     assert _removals(_done(bot)) == [(ROOM, "wxid_c")]
     await bot.stop()
+
+
+async def test_an_admin_ends_a_raid_lock_early_and_a_member_cannot(tmp_path: Path) -> None:
+    bot = _bot(tmp_path, yaml=RAID_YAML)
+    await bot.start()
+    for i in range(4):  # the fourth join in an hour is a raid: the group locks
+        await bot.puppet.join(ROOM, [f"wxid_r{i}"], None)
+    await bot.settle()
+    await bot.puppet.member_says(ROOM, "wxid_a", "#解锁")
+    await bot.puppet.member_says(ROOM, ADMIN, "#解锁")
+    await bot.settle()
+    _done(bot)
+    assert await _requests(bot).locked_until(ROOM, bot.clock.now()) is None
+    await bot.puppet.join(ROOM, ["wxid_late"], None)  # a QR join: allowed again
+    await bot.settle()
+    assert ("r1@chatroom", "wxid_late") not in _removals(_done(bot))
+    await bot.stop()

@@ -99,5 +99,7 @@ async def test_a_lock_is_new_once_until_it_ends(store: Store) -> None:
     assert await inv.locked_until(ROOM, AT + hour) is None
     assert await _store(store, "other").locked_until(ROOM, AT) is None
     assert await inv.lock(ROOM, AT + 2 * hour, AT + 3 * hour)  # a new raid
-    assert await inv.unlock(ROOM)
+    assert await inv.unlock(ROOM, AT + 2 * hour)
     assert await inv.locked_until(ROOM, AT + 2 * hour) is None
+    assert await inv.lock_ended(ROOM, AT + 2 * hour) == AT + 2 * hour  # the pace counts from here
+    assert not await inv.unlock(ROOM, AT + 2 * hour)  # nothing left to end

@@ -95,9 +95,11 @@ async def _room_facts(
     event: JoinEvent, ctx: Context, store: InviteStore, member_ids: list[str]
 ) -> RoomFacts:
     present = await ctx.repo.current_members(event.room_id)
-    paced_before = await store.paced_joins(
-        event.room_id, event.at - PACE_WINDOW, besides=member_ids, at=event.at
-    )
+    since = event.at - PACE_WINDOW
+    ended = await store.lock_ended(event.room_id, event.at)
+    if ended is not None and ended > since:  # the raid's joins do not count again
+        since = ended
+    paced_before = await store.paced_joins(event.room_id, since, besides=member_ids, at=event.at)
     return RoomFacts(
         inviter=await _inviter_kind(event, ctx),
         reconciled=event.found_by_reconciliation,

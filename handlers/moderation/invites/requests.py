@@ -168,3 +168,28 @@ async def _answer(cmd: Command, ctx: Context, *, approve: bool) -> str | Reply:
     decision = "同意" if approve else "拒绝"
     text = _fill(invites.decided_text, room_policy, ctx, decision=decision, **values)
     return Reply(text, actions=[told], effects=[audit])
+
+
+@feature.command("解锁", "解除锁定", admin_only=True)
+async def unlock(cmd: Command, ctx: Context) -> Result | str:
+    """An admin ends a raid lock early (the lock's own end otherwise)."""
+    room = cmd.room_id
+    if room is None:
+        return "请在被锁定的群里发送这条命令。"
+    now = ctx.clock.now()
+    if not await _store(ctx).unlock(room, now):
+        return "本群目前没有入群锁定。"
+    record = Audit(
+        at=now,
+        action="join_unlock",
+        kind="invites",
+        status="done",
+        room=room,
+        target_id=cmd.sender_id,
+        key=f"join-unlock:{room}:{now.isoformat()}",
+        reason=f"raid lock ended early by {cmd.sender_id}",
+    )
+    return Result(
+        [reply_to(cmd, "已解除本群的入群锁定，新成员入群恢复按平常的规则处理。", 300, 0)],
+        effects=[record],
+    )
