@@ -200,6 +200,7 @@ class App:
         self.services.shared["reload_config"] = self.reload_config
         self.policies.on_adopt.append(lambda room: self._resync_calendar())
         self._config_stamp: tuple[int, int] | None = None
+        self._watcher: asyncio.Future[None] | None = None  # polls bot.yaml (stopped first)
         self._tasks: set[asyncio.Future[Any]] = set()
         self._contexts: dict[str | None, Context] = {}  # per room: see context_for
         # One process per account: taken before the outbox is resumed.
@@ -252,7 +253,9 @@ class App:
             await self.sop.check_holiday_data()
         if self.options.watch_config_seconds and self.config.source_path is not None:
             self._config_stamp = _stamp_of(self.config.source_path)
-            self._spawn(self._watch_config(self.options.watch_config_seconds))
+            self._watcher = asyncio.ensure_future(
+                self._watch_config(self.options.watch_config_seconds)
+            )
         self._started = True
         log.info(
             "qunbot started: %d managed group(s), database %s",
@@ -266,6 +269,10 @@ class App:
         Pending welcomes are sent and activity is flushed while the transport
         is still connected; only then is it stopped.
         """
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+            self._watcher = None
         await self.calendar.stop()  # a run under way finishes first
         self._accepting = False
         await self.members.close()
@@ -390,6 +397,8 @@ class App:
         welcomes, member-list reads, the calendar), then stop."""
         self._accepting = False
         self.executor.halt()
+        if self._watcher is not None:
+            self._watcher.cancel()
         self._spawn(self.calendar.abort())
         self._spawn(self.welcomes.abort())
         self._spawn(self.members.close())

@@ -32,7 +32,13 @@ calendar:
 async def three_rooms() -> AsyncIterator[NodePeer]:
     def room(room_id: str, topic: str) -> dict[str, object]:
         members = [BOT, OWNER, ADMIN, "wxid_a"]
-        return {"id": room_id, "topic": topic, "memberIds": members, "ownerId": OWNER}
+        return {
+            "id": room_id,
+            "topic": topic,
+            "memberIds": members,
+            "ownerId": OWNER,
+            "adminIds": [BOT],
+        }
 
     async with NodePeer() as node:
         await node.cmd(
