@@ -357,7 +357,11 @@ async def live_once(args: argparse.Namespace, rate: float) -> dict[str, Any]:
             t0 = clock.now()
             end = t0 + timedelta(seconds=args.window)
             live = {k: p for k, p in app.sop.planned.items() if p.entry.id in ("tick", "spread")}
-            expected = sum(len(fire_times(p.trigger, t0, end)) for p in live.values())
+            due = {
+                (p.job_id, room, at)
+                for (_, room), p in live.items()
+                for at in fire_times(p.trigger, t0, end)
+            }
             handling.clear()
             sent = 0
             if rate > 0:
@@ -377,6 +381,9 @@ async def live_once(args: argparse.Namespace, rate: float) -> dict[str, Any]:
                     )
                 ).scalars()
                 runs = [r for r in rows if t0 < r.scheduled_at <= end]
+            seen = {(r.job_id, r.room_id, r.scheduled_at) for r in runs}
+            # Due but never claimed: seconds after the reload (a window's edges?).
+            unseen = sorted((at - t0).total_seconds() for _, _, at in due - seen)
             failures = app.dispatcher.failures
         finally:
             app.executor.halt()
@@ -386,7 +393,8 @@ async def live_once(args: argparse.Namespace, rate: float) -> dict[str, Any]:
     if not started:
         raise SystemExit(f"no calendar run fired in the {args.window} s window")
     return {
-        "runs_expected": expected,
+        "runs_expected": len(due),
+        "unseen_s_after_reload": [round(x, 1) for x in unseen[:5]],
         "runs_fired": len(started),
         "runs_failed": sum(1 for r in runs if r.error),
         "p50_ms": round(percentile(started, 0.5), 1),
@@ -412,7 +420,14 @@ def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
         xs = [r[key] for r in results if r[key] is not None]
         if xs:
             out[key] = spread_of(xs, 2)
-    for key in ("runs_expected", "runs_fired", "runs_failed", "messages_said", "messages_handled"):
+    for key in (
+        "runs_expected",
+        "runs_fired",
+        "runs_failed",
+        "unseen_s_after_reload",
+        "messages_said",
+        "messages_handled",
+    ):
         out[key] = [r[key] for r in results]
     out["handler_failures"] = sum(r["handler_failures"] for r in results)
     return out
