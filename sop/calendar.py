@@ -303,13 +303,14 @@ class Calendar:
     async def _loop(self, entry: _Entry) -> None:
         assert self._clock is not None and self._runs is not None
         clock, runs = self._clock, self._runs
+        begun = clock.now()  # before the read: a fire time passing during it is not lost
         try:
             try:
                 last = await runs.last_scheduled(entry.job_id, entry.room_id)
             except Exception:
                 log.exception("calendar job %s: could not read its last run", entry.job_id)
                 last = None
-            cursor = last if last is not None else clock.now()
+            cursor = last if last is not None else begun
             while not self._stopping and not entry.removed:
                 now = clock.now()
                 plan = plan_catchup(entry.trigger, cursor, now, entry.grace)

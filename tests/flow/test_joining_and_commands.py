@@ -51,7 +51,7 @@ async def test_help_and_rules_answer_the_asker(bot: Harness) -> None:
 
 async def test_chat_that_merely_starts_with_the_prefix_is_not_a_command(bot: Harness) -> None:
     await bot.puppet.member_says(ROOM, "wxid_a", "#今日话题# 大家周末都去哪玩了")
-    await bot.puppet.member_says(ROOM, "wxid_a", "#抽奖")
+    await bot.puppet.member_says(ROOM, "wxid_a", "#拼车")
     await bot.settle()
     replies = bot.sent(ROOM)
     assert len(replies) == 1  # only the short unknown command gets a hint
