@@ -30,9 +30,9 @@ LATENESS_KEYS = {"p50_ms", "p99_ms", "max_ms", "runs_expected", "runs_fired", "m
 
 
 def load_bench() -> ModuleType:
-    # bench/ is not a package, and the file's name is the standard library's.
+    # bench/ is not a package: load the file itself.
     spec = importlib.util.spec_from_file_location(
-        "qunbot_bench_calendar", ROOT / "bench/calendar.py"
+        "qunbot_bench_calendar", ROOT / "bench/sop_calendar.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

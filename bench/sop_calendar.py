@@ -1,8 +1,8 @@
 """Benchmark: the SOP calendar at size, and how late its runs fire under load.
 
-    python bench/calendar.py                 # 2,000 entries / 200 groups; 2 x 120 s live
-    python bench/calendar.py --repeat 3      # three of each, with min / median / max
-    python bench/calendar.py --quick         # 100 entries / 10 groups; 2 x 3 s (smoke test)
+    python bench/sop_calendar.py                 # 2,000 entries / 200 groups; 2 x 120 s live
+    python bench/sop_calendar.py --repeat 3      # three of each, with min / median / max
+    python bench/sop_calendar.py --quick         # 100 entries / 10 groups; 2 x 3 s (smoke test)
 
 **Plan.**  A ``bot.yaml`` is generated (deterministically, ``--seed``): ``--groups``
 groups in five custom profiles, each with two of 40 tags, and ``--entries``
@@ -48,13 +48,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, this file's folder is sys.path[0], and this file (calendar.py)
-# would be the standard library's ``calendar`` to everything imported after it:
-# the folder leaves sys.path before any other import (hence the E402 waiver).
-# ruff: noqa: E402
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository
 
 import argparse
 import asyncio
