@@ -35,7 +35,7 @@ from pydantic import BaseModel
 
 from bot.vocab.actions import Action
 from bot.vocab.effects import Effect
-from bot.vocab.events import Event, MessageEvent
+from bot.vocab.events import Event
 from bot.vocab.policy import GroupPolicy
 from handlers.base import BaseHandler, Context, Handler, Result
 from handlers.parsing import Command
@@ -96,8 +96,8 @@ class On:
         if not isinstance(event, self.kinds):
             return False
         policy = ctx.policy
-        if policy is None:
-            if not (self.direct and isinstance(event, MessageEvent) and event.room_id is None):
+        if policy is None:  # a direct message, a friendship: no group
+            if not self.direct or getattr(event, "room_id", None) is not None:
                 return False
         elif not self.feature.enabled(policy):
             return False

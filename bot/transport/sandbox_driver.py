@@ -180,15 +180,21 @@ class SandboxDriver(SandboxWorld):
     def invitation_state(self, invitation_id: str) -> SandboxInvitation:
         return self._invitations[invitation_id]
 
-    async def friend_request(self, contact_id: str, hello: str) -> str:
-        """``contact_id`` asks to be the bot's friend; emits ``friendship``."""
+    async def friend_request(self, contact_id: str, hello: str, *, confirm: bool = False) -> str:
+        """``contact_id`` asks to be the bot's friend (``confirm``: the friendship
+        is made, e.g. the bot's own request was accepted); emits ``friendship``."""
         self._ensure_contact(contact_id)
         friendship_id = self._new_id()
+        kind = (
+            FriendshipType.FRIENDSHIP_TYPE_CONFIRM
+            if confirm
+            else FriendshipType.FRIENDSHIP_TYPE_RECEIVE
+        )
         self._friendships[friendship_id] = FriendshipPayload(
             id=friendship_id,
             contact_id=contact_id,
             hello=hello,
-            type=FriendshipType.FRIENDSHIP_TYPE_RECEIVE,
+            type=kind,
         )
         self._emitter.emit("friendship", EventFriendshipPayload(friendship_id=friendship_id))
         return friendship_id

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.vocab.actions import Action, AddMember, Priority
 from bot.vocab.effects import Audit, Effect
-from bot.vocab.events import Event, JoinEvent, LeaveEvent
+from bot.vocab.events import Event, FriendshipEvent, JoinEvent, LeaveEvent
 from bot.vocab.keys import action_key
 from bot.vocab.texts import render
 from handlers.base import Context, Result
@@ -124,6 +124,25 @@ async def confirm(cmd: Command, ctx: Context) -> Reply | str:
             ConfirmBatch(batch_id=batch.id, room=cmd.room_id, by=cmd.sender_id, reason="#确认清理")
         ],
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NoteFriend(Effect):
+    contact_id: str
+    at: datetime
+
+
+@feature.on(FriendshipEvent, direct=True)
+async def friendship(event: FriendshipEvent, ctx: Context) -> Result | None:
+    """A confirmed friendship: that member's 冒泡提醒 and goodbye go privately."""
+    if event.kind != "confirm" or not event.contact_id:
+        return None
+    return Result(effects=[NoteFriend(contact_id=event.contact_id, at=event.at)])
+
+
+@feature.effect(NoteFriend)
+async def _note_friend(effect: NoteFriend, services: Services) -> None:
+    await store_of(services).add_friend(effect.contact_id, effect.at)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

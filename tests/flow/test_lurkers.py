@@ -257,3 +257,20 @@ async def test_capacity_alert_goes_to_the_admins_once_per_crossing(tmp_path: Pat
         assert private(bot.actions.new(), ADMIN) == []
     finally:
         await bot.stop()
+
+
+PRIVATE = WARN.replace("grace_hours: 48}", "grace_hours: 48, warn_via: private}")
+
+
+async def test_a_friend_is_warned_privately_and_the_others_in_the_group(tmp_path: Path) -> None:
+    bot = await started(tmp_path, PRIVATE)
+    await bot.puppet.friend_request("wxid_b", "", confirm=True)  # the friendship is made
+    await bot.settle()
+    await bot.clock.advance(31 * DAY)
+    await bot.puppet.member_says(ROOM, ADMIN, "#潜水检查")
+    await bot.settle()
+    done = bot.actions.new()
+    assert any("【冒泡提醒】" in t for t in private(done, "wxid_b"))
+    warned = [a for a, _ in done if isinstance(a, Say) and a.room == ROOM and "冒泡提醒" in a.text]
+    assert [a.mention_ids for a in warned] == [("wxid_a", "wxid_c")]
+    await bot.stop()
