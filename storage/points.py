@@ -31,17 +31,17 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import Checkin, CheckinConfirmation, PointsBalance, PointsEntry
+from storage.checkin_folds import _FOLDS, CheckinFolds
+from storage.models import Checkin, PointsBalance, PointsEntry
 from storage.sql import _insert
 from storage.types import clean_text, require_aware
 
 _LEDGER = cast(Table, PointsEntry.__table__)
 _BALANCES = cast(Table, PointsBalance.__table__)
 _CHECKINS = cast(Table, Checkin.__table__)
-_FOLDS = cast(Table, CheckinConfirmation.__table__)
 
 REASON_MAX_LENGTH = 500
 KEY_MAX_LENGTH = 200
@@ -79,23 +79,6 @@ class CheckinResult:
 
 
 @dataclass(frozen=True, slots=True)
-class Fold:
-    """A folded confirmation (a row of ``checkin_folds``)."""
-
-    id: int
-    room_id: str
-    member_id: str
-    member_name: str
-    local_date: str
-    streak: int
-    points: int
-    rank: int
-    status: str
-    due_at: datetime
-    action_key: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class LedgerRow:
     id: int
     scope: str
@@ -116,23 +99,7 @@ def checkin_points(streak: int, base: int, bonus: int, cap: int) -> int:
     return base + min(bonus * max(streak - 1, 0), cap)
 
 
-def _fold(r: Any) -> Fold:
-    return Fold(
-        id=r.id,
-        room_id=r.room_id,
-        member_id=r.member_id,
-        member_name=r.member_name,
-        local_date=r.local_date,
-        streak=r.streak,
-        points=r.points,
-        rank=r.rank,
-        status=r.status,
-        due_at=r.due_at,
-        action_key=r.action_key,
-    )
-
-
-class PointsStore:
+class PointsStore(CheckinFolds):
     """Async access to the points tables; one transaction per call."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, account_id: str) -> None:
@@ -603,68 +570,6 @@ class PointsStore:
         )
         async with self._sessions() as session:
             return [(r.local_date, r.streak, r.points) for r in (await session.execute(stmt)).all()]
-
-    # ------------------------------------------------------- folded confirmations
-
-    async def due_folds(self, now: datetime, *, everything: bool = False) -> list[Fold]:
-        """The pending confirmations of every group whose batch is due, by id."""
-        f = _FOLDS.c
-        mine = and_(f.account_id == self.account_id, f.status == "pending")
-        stmt = select(_FOLDS).where(mine).order_by(f.id)
-        if not everything:
-            due_rooms = select(f.room_id).where(mine, f.due_at <= require_aware(now, "now"))
-            stmt = stmt.where(f.room_id.in_(due_rooms.distinct()))
-        async with self._sessions() as session:
-            return [_fold(r) for r in (await session.execute(stmt)).all()]
-
-    async def mark_submitted(self, ids: Sequence[int], key: str, at: datetime) -> set[int]:
-        """pending → submitted with the key of the Say that carries them."""
-        f = _FOLDS.c
-        stmt = (
-            update(_FOLDS)
-            .where(f.account_id == self.account_id, f.id.in_(list(ids)), f.status == "pending")
-            .values(status="submitted", action_key=key, updated_at=require_aware(at, "at"))
-            .returning(f.id)
-        )
-        async with self._sessions.begin() as session:
-            return set((await session.execute(stmt)).scalars().all())
-
-    async def submitted_folds(self) -> dict[str, list[Fold]]:
-        """Confirmations whose Say may not be in the outbox yet, by its key."""
-        f = _FOLDS.c
-        stmt = (
-            select(_FOLDS)
-            .where(f.account_id == self.account_id, f.status == "submitted")
-            .order_by(f.id)
-        )
-        out: dict[str, list[Fold]] = {}
-        async with self._sessions() as session:
-            for r in (await session.execute(stmt)).all():
-                out.setdefault(r.action_key or "", []).append(_fold(r))
-        return out
-
-    async def mark_sent(self, keys: Sequence[str], at: datetime) -> int:
-        f = _FOLDS.c
-        stmt = (
-            update(_FOLDS)
-            .where(
-                f.account_id == self.account_id,
-                f.status == "submitted",
-                f.action_key.in_(list(keys)),
-            )
-            .values(status="sent", updated_at=require_aware(at, "at"))
-        )
-        async with self._sessions.begin() as session:
-            return int(getattr(await session.execute(stmt), "rowcount", 0))
-
-    async def folds(self, room_id: str | None = None) -> list[Fold]:
-        """Every confirmation row of the account (of a group), by id."""
-        f = _FOLDS.c
-        stmt = select(_FOLDS).where(f.account_id == self.account_id).order_by(f.id)
-        if room_id is not None:
-            stmt = stmt.where(f.room_id == room_id)
-        async with self._sessions() as session:
-            return [_fold(r) for r in (await session.execute(stmt)).all()]
 
 
 def checkin_key(scope: str, member_id: str, day: str) -> str:

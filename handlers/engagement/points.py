@@ -53,7 +53,8 @@ from handlers.feature import Feature, Stage
 from handlers.parsing import Command
 from handlers.services import Services
 from sop.calendar import every
-from storage.points import Fold, PointsStore, points_key
+from storage.checkin_folds import Fold
+from storage.points import PointsStore, points_key
 
 log = logging.getLogger(__name__)
 
