@@ -32,7 +32,7 @@ from handlers.moderation.detector.flood import FloodLimit
 from handlers.moderation.detector.probation import boost_of, probation
 from handlers.moderation.detector.qr import check_qr
 from handlers.moderation.detector.results import CheckResult, Decision, Verdict
-from handlers.moderation.detector.verdict import Sample
+from handlers.moderation.detector.verdict import Sample, decision_for
 from handlers.moderation.policy import ModerationPolicy
 from handlers.moderation.runtime import runtime
 from handlers.parsing import parse_command
@@ -154,12 +154,7 @@ async def _verdict(event: MessageEvent, ctx: Context) -> Verdict:
     )
     verdict = rt.detector.judge(sample, [*extra, on_probation])
     score = min(1.0, verdict.score * boost_of(on_probation)) if on_probation.hit else verdict.score
-    if score >= mod.ad_threshold:
-        decision = Decision.AD
-    elif score >= mod.review_threshold:
-        decision = Decision.REVIEW
-    else:
-        decision = Decision.OK
+    decision = decision_for(score, verdict.checks, mod.review_threshold, mod.ad_threshold)
     return Verdict(round(score, 4), decision, verdict.checks)
 
 

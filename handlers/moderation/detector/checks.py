@@ -81,7 +81,7 @@ _URL = re.compile(
 _IP_URL = re.compile(r"https?://\d{1,3}(?:\.\d{1,3}){3}")
 
 
-def _host(url: str) -> str:
+def host_of(url: str) -> str:
     host = re.sub(r"^(?:https?://)", "", url)
     host = host.split("/", 1)[0].split(":", 1)[0].strip(".")
     return host.removeprefix("www.")
@@ -96,8 +96,8 @@ def domain_allowed(host: str, allowed: Collection[str]) -> bool:
 def find_hosts(p: Prepared) -> list[str]:
     if "." not in p.norm:
         return []
-    hosts = [_host(m.group()) for m in _URL.finditer(p.norm)]
-    hosts += [_host(m.group()) for m in _IP_URL.finditer(p.norm)]
+    hosts = [host_of(m.group()) for m in _URL.finditer(p.norm)]
+    hosts += [host_of(m.group()) for m in _IP_URL.finditer(p.norm)]
     return [h for h in dict.fromkeys(hosts) if h]
 
 
@@ -135,7 +135,7 @@ def check_links(p: Prepared, allowed_domains: Collection[str] = ()) -> CheckResu
 
 # -- contacts ---------------------------------------------------------------------
 
-_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _HOTLINE = re.compile(r"(?<!\d)(?:400|800)\d{7}(?!\d)|(?<!\d)0\d{2,3}\d{7,8}(?!\d)")
 _WECHAT_ID = re.compile(
     r"微信(?:号|id)?[:是为]?(?:号)?[:]?([a-z][-_a-z0-9]{5,19}|1[3-9]\d{9})"
@@ -170,7 +170,7 @@ def check_phone_number(p: Prepared) -> CheckResult:
     if not p.has_digits:
         return _NO_PHONE
     c = p.compact
-    m = _MOBILE.search(c)
+    m = MOBILE.search(c)
     if m:
         return CheckResult(
             "phone_number", True, 0.55, f"留了手机号：{m.group()}", {"number": m.group()}
@@ -228,7 +228,7 @@ def check_link_card(
     if kind is not MessageKind.LINK:
         return _NOT_LINK_CARD
     url = attachment.url if attachment else ""
-    host = _host(url.strip().lower()) if url else ""
+    host = host_of(url.strip().lower()) if url else ""
     if host and domain_allowed(host, allowed_domains):
         return CheckResult("link_card", False, 0.0, f"链接卡片在白名单内：{host}")
     title = (attachment.title if attachment else "") or host or "未知"

@@ -38,15 +38,39 @@ from .checks import (
     check_qq_number,
     check_wechat_id,
     default_lexicon,
+    host_of,
     prepare,
     without_links,
 )
 from .classifier import Classifier, default_classifier
 from .combiner import FEATURES, Combiner, feature_vector
 from .results import CheckResult, Decision, Verdict
+from .senders import NAME as OFFICIAL_SENDER
+from .senders import Senders, check_official_sender, default_senders
 
 REVIEW_THRESHOLD = 0.5
 AD_THRESHOLD = 0.8
+# Hits a signed notice may carry and still be capped at review (see senders.py);
+# any other hit (a card, a QR code, flooding) is judged as usual.
+_CAPPABLE = frozenset({*FEATURES, "probation", OFFICIAL_SENDER})
+
+
+def decision_for(
+    score: float,
+    checks: Sequence[CheckResult],
+    review_threshold: float = REVIEW_THRESHOLD,
+    ad_threshold: float = AD_THRESHOLD,
+) -> Decision:
+    """The decision for ``score``; a notice signed by a known organisation, with
+    no other kind of evidence, is at most ``review``."""
+    if score < review_threshold:
+        return Decision.OK
+    if score < ad_threshold:
+        return Decision.REVIEW
+    hits = [c.name for c in checks if c.hit]
+    if OFFICIAL_SENDER in hits and all(n in _CAPPABLE for n in hits):
+        return Decision.REVIEW
+    return Decision.AD
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,25 +116,32 @@ def combine_learned(combiner: Combiner, checks: Sequence[CheckResult]) -> float:
 class Detector:
     classifier: Classifier = field(default_factory=default_classifier)
     lexicon: Lexicon = field(default_factory=default_lexicon)
+    senders: Senders = field(default_factory=default_senders)
     review_threshold: float = REVIEW_THRESHOLD
     ad_threshold: float = AD_THRESHOLD
 
-    def text_checks(self, p: Prepared, allowed_domains: Collection[str] = ()) -> list[CheckResult]:
+    def text_checks(
+        self, p: Prepared, allowed_domains: Collection[str] = (), card_url: str = ""
+    ) -> list[CheckResult]:
         links = check_links(p, allowed_domains)
         # links found and all on the allowlist: the classifier reads the text without them
         allowed_only = "allowed" in links.detail
+        wechat, qq, phone = check_wechat_id(p), check_qq_number(p), check_phone_number(p)
+        card_hosts = [host_of(card_url)] if card_url else []
         return [
             links,
-            check_wechat_id(p),
-            check_qq_number(p),
-            check_phone_number(p),
+            wechat,
+            qq,
+            phone,
             check_lexicon(p, self.lexicon),
             self.classifier.check(without_links(p) if allowed_only else p),
+            check_official_sender(p, (wechat, qq, phone), self.senders, card_hosts),
         ]
 
     def judge(self, sample: Sample, extra: Sequence[CheckResult] = ()) -> Verdict:
         p = prepare(sample.full_text())
-        checks = self.text_checks(p, sample.allowed_domains)
+        card_url = sample.attachment.url if sample.attachment is not None else ""
+        checks = self.text_checks(p, sample.allowed_domains, card_url or "")
         checks += [
             check_contact_card(sample.kind, sample.attachment, sample.allowed_contacts),
             check_mini_program(sample.kind, sample.attachment, sample.allowed_app_ids),
@@ -125,12 +156,7 @@ class Detector:
     def decide(self, checks: Sequence[CheckResult]) -> Verdict:
         comb = self.classifier.combiner
         score = round(combine(checks) if comb is None else combine_learned(comb, checks), 4)
-        if score >= self.ad_threshold:
-            decision = Decision.AD
-        elif score >= self.review_threshold:
-            decision = Decision.REVIEW
-        else:
-            decision = Decision.OK
+        decision = decision_for(score, checks, self.review_threshold, self.ad_threshold)
         return Verdict(score, decision, tuple(checks))
 
     def learn(self, text: str, is_ad: bool) -> float:
