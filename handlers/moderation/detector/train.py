@@ -41,7 +41,7 @@ from .verdict import AD_THRESHOLD
 DEFAULT_DATA = Path("../shared/data/ads")
 # The precision at the detector's "ad" threshold on the training examples'
 # out-of-fold scores (see _calibration_shift).
-PRECISION_TARGET = 0.96
+PRECISION_TARGET = 0.965
 MIT_SETS = ("qqgroup_dev.tsv", "qqgroup_violations_tiny.tsv")
 
 Example = tuple[str, bool]
