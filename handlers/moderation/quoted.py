@@ -118,7 +118,7 @@ async def mark_quoted(cmd: Command, ctx: Context) -> Reply | str:
         message_id = quote.message_id
     else:
         message_id = cmd.message.message_id
-    reason = f"群管 {cmd.sender_id} 引用标记为广告"
+    reason = "群管引用标记为广告"  # shown in the group: no account id
     case = OpenCase(
         room=room,
         member_id=member,
