@@ -160,7 +160,13 @@ _texts = st.text(
 
 
 @settings(max_examples=200, deadline=None)
-@given(reply=_texts, name=_texts, text=_texts, sender=_ids, svrid=st.from_regex(r"[0-9]{1,19}", fullmatch=True))
+@given(
+    reply=_texts,
+    name=_texts,
+    text=_texts,
+    sender=_ids,
+    svrid=st.from_regex(r"[0-9]{1,19}", fullmatch=True),
+)
 def test_a_rendered_quote_reads_back_the_same_in_both_forms(
     reply: str, name: str, text: str, sender: str, svrid: str
 ) -> None:
