@@ -17,7 +17,10 @@ written within a fraction of a second).  A text found from several members,
 a name shared by several, an id and a name that disagree, a quoted image
 (no text) from a member nobody can tell: the admin is asked, politely, for
 ``#广告 <case>`` or ``#踢 @x``.  Owners, admins and the bot itself are never
-acted on.
+acted on.  Not supported by text: a quoted link, file or card (the log keeps
+its URL beside the title) and a quoted image (no text) are found by id or by
+a unique name only; messages older than the last :data:`RECENT_MESSAGES`
+of the group, by a unique name only.
 
 Then, like a detected ad: a case (rule ``manual``, the admin's own) with the
 quoted text and the member's id, the ladder's rung for the member's strikes
