@@ -35,6 +35,8 @@ Commands (you play the members; the bot answers as it would in WeChat):
   card <member> <contact>          a member shares someone's contact card
   image <member> [kilobytes]       a member posts an image
   dm <member> <text...>            a member writes to the bot directly
+  quote <member> <whose> <text...> a member quotes (引用) whose's last message here
+                                   and replies, e.g. quote 管理员 阿甲 #广告
   invite <inviter> <room_id> <topic...>  someone invites the bot into a new group
   group [room_id]                  show or switch the current group
   groups | members                 list groups / members of the current group
@@ -54,6 +56,7 @@ USAGE = {
     "card": "card <member> <contact>",
     "image": "image <member> [kilobytes]",
     "dm": "dm <member> <text...>",
+    "quote": "quote <member> <whose> <text...>",
     "invite": "invite <inviter> <room_id> <topic...>",
     "wait": "wait <seconds>",
     "time": "time [+24h|+30m|+90s]",
@@ -307,6 +310,7 @@ class Console:
             "card": self._card,
             "image": self._image,
             "dm": self._dm,
+            "quote": self._quote,
             "invite": self._invite,
             "group": self._group,
             "groups": self._groups,
@@ -330,6 +334,11 @@ class Console:
     async def _dm(self, p: Any, room: str, rest: str) -> None:
         who, text = self._need("dm", _split(rest, 1), 2)
         await p.direct_message(self.member(who), text)
+
+    async def _quote(self, p: Any, room: str, rest: str) -> None:
+        who, whose, text = self._need("quote", _split(rest, 2), 3)
+        quoted = p.last_message_of(room, self.member(whose))
+        await p.member_quotes(room, self.member(who), quoted, text)
 
     async def _join(self, p: Any, room: str, rest: str) -> None:
         words = shlex.split(rest) if rest.count('"') % 2 == 0 else rest.split()

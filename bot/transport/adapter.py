@@ -38,6 +38,7 @@ from typing import Any
 from bot import compat
 from bot.member_lists import MaybeNotInRoom, MemberList
 from bot.transport.base import ActionFailed, Sink
+from bot.transport.quotes import QuotedReply, parse_quoted
 from bot.transport.supervisor import Supervisor
 from bot.transport.timeutil import puppet_time
 from bot.transport.wechaty_actions import WechatyActions
@@ -54,6 +55,7 @@ from bot.vocab.events import (
     LogoutEvent,
     MessageEvent,
     MessageKind,
+    Quote,
     RoomInviteEvent,
 )
 
@@ -342,9 +344,17 @@ class WechatyTransport(WechatyActions):
             return []  # the bot hears its own messages; answering them would loop
         kind = message_kind(payload.type)
         talker = msg.talker()
+        text = payload.text or ""
+        quote: Quote | None = None
+        if kind in _QUOTABLE:
+            quoted = _quoted(text, message_id)
+            if quoted is not None:  # a quote reply: the text is the reply alone
+                kind, text, quote = MessageKind.TEXT, quoted.reply, quoted.quote
         attachment: Attachment | None = None
         try:
-            if kind is MessageKind.LINK:
+            if quote is not None:
+                pass  # its "link" is the quote itself: nothing attached to read
+            elif kind is MessageKind.LINK:
                 link = (await msg.to_url_link()).payload
                 attachment = Attachment(
                     title=link.title or "", description=link.description or "", url=link.url or ""
@@ -371,10 +381,11 @@ class WechatyTransport(WechatyActions):
                 sender_id=str(payload.from_id),
                 sender_name=_name_of(talker),
                 kind=kind,
-                text=payload.text or "",
+                text=text,
                 at=puppet_time(payload.timestamp, self._clock.now()),
                 mention_ids=tuple(payload.mention_ids or ()),
                 attachment=attachment,
+                quote=quote,
             )
         ]
 
@@ -513,6 +524,20 @@ class WechatyTransport(WechatyActions):
         msg = self._bot.Message.load(message_id)
         await msg.ready()
         return file_box_bytes(await msg.to_file_box())
+
+
+# The SDK types a quote reply arrives as: Text (padlocal, wechat4u), the raw
+# appmsg as Url or Unknown (puppets that pass the XML on).
+_QUOTABLE = (MessageKind.TEXT, MessageKind.LINK, MessageKind.OTHER)
+
+
+def _quoted(text: str, message_id: str) -> QuotedReply | None:
+    """The quote reply in ``text`` (bot.transport.quotes), never an exception."""
+    try:
+        return parse_quoted(text)
+    except Exception:  # the parser is total; a bug in it must not lose the message
+        log.warning("could not read the quote in message %s", message_id, exc_info=True)
+        return None
 
 
 def _name_of(contact: Any) -> str:

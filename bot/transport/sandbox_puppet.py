@@ -145,6 +145,48 @@ class SandboxPuppet(SandboxDriver, MessageApi, Puppet):
         self.isolate_pools = isolate_pools
         self.add_contact(account_id, account_name)
 
+    # ------------------------------------------------------------------ driver: quote replies
+
+    async def member_quotes(
+        self, room_id: str, member_id: str, quoted_id: str, reply: str, *, form: str = "text"
+    ) -> str:
+        """A member quotes (引用) message ``quoted_id`` and replies ``reply``.
+
+        ``form="text"`` arrives as padlocal and wechat4u deliver it, a Text
+        message ``「name：text」`` + separator + reply (no sender id);
+        ``form="xml"`` as the raw type-57 appmsg that names the quoted sender
+        (``chatusr``), typed Unknown as puppets passing it on do.
+        """
+        from wechaty_puppet import MessageType
+
+        from bot.transport.quotes import render_refermsg_xml, render_text_form
+        from bot.vocab.events import Quote
+
+        quoted = self._message(quoted_id)
+        room = self._room(room_id)
+        sender = str(quoted.from_id)
+        member = room.members.get(sender)
+        name = (member.room_alias if member else "") or self._contact(sender).name or sender
+        quote = Quote(message_id=quoted_id, sender_id=sender, sender_name=name, text=quoted.text)
+        if form == "xml":
+            kind, text = (
+                MessageType.MESSAGE_TYPE_UNSPECIFIED,
+                render_refermsg_xml(reply, quote, room_id),
+            )
+        elif form == "text":
+            kind, text = MessageType.MESSAGE_TYPE_TEXT, render_text_form(reply, quote)
+        else:
+            raise ValueError(f"form is 'text' or 'xml', not {form!r}")
+        return self._member_message(room_id, member_id, msg_type=kind, text=text)
+
+    def last_message_of(self, room_id: str, member_id: str) -> str:
+        """The id of ``member_id``'s latest message in ``room_id`` (for the console)."""
+        for message_id in reversed(self._messages):
+            payload = self._messages[message_id]
+            if payload.room_id == room_id and payload.from_id == member_id:
+                return message_id
+        raise SandboxPuppetError(f"{member_id!r} has said nothing in {room_id!r}")
+
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:

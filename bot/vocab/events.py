@@ -42,6 +42,21 @@ class Attachment:
 
 
 @dataclass(frozen=True, slots=True)
+class Quote:
+    """The message a reply quotes (WeChat's 引用), as far as the puppet told.
+
+    Puppets differ: the raw appmsg XML names the quoted sender's account id;
+    padlocal and wechat4u turn it into text that keeps only the display name.
+    Empty strings are unknown.  A display name is never an identity.
+    """
+
+    message_id: str = ""  # the quoted message's server id (svrid)
+    sender_id: str = ""  # the quoted sender's account id
+    sender_name: str = ""  # as WeChat showed it (group alias or nickname)
+    text: str = ""  # the quoted text ("" when it was not text)
+
+
+@dataclass(frozen=True, slots=True)
 class MessageEvent:
     message_id: str
     room_id: str | None  # None: a direct message to the bot
@@ -52,6 +67,8 @@ class MessageEvent:
     at: datetime
     mention_ids: tuple[str, ...] = ()
     attachment: Attachment | None = None
+    #: a reply's quoted message; ``text`` is then only the reply
+    quote: Quote | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,9 @@
 same ladder texts, the same audit); ``#解封 <id>``, ``#白名单 @x``;
 ``#误判 <case>`` undoes a case (strike cleared, unblocked, a removed member
 re-invited through the governor, the classifier taught), ``#广告 <case>``
-confirms one (the classifier taught); ``#开启管理`` / ``#关闭管理`` switch the
+confirms one (the classifier taught), and as a quote reply marks the quoted
+message an ad and acts on its sender (``handlers.moderation.quoted``);
+``#开启管理`` / ``#关闭管理`` switch the
 group between enforcing and shadow mode.  Never an owner or an admin.
 """
 
@@ -18,12 +20,14 @@ from handlers.base import Context, Result
 from handlers.command_router import Reply
 from handlers.moderation.ads import OpenCase, feature
 from handlers.moderation.detector.results import CheckResult, Decision, Verdict
+from handlers.moderation.quoted import mark_quoted
 from handlers.moderation.runtime import runtime
 from handlers.parsing import Command
 from handlers.services import Services
 
 NOT_ON_ADMINS = "不能对群主或群管执行这个操作。"
 WHO = "请 @ 要处理的成员，例如：{prefix}{name} @某人"
+QUOTE_OR_CASE = "用法：{prefix}广告 案件号；或长按一条消息选“引用”，再发送 {prefix}广告"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,6 +153,10 @@ async def undo(cmd: Command, ctx: Context) -> Reply | str:
 
 @feature.command("广告", admin_only=True)
 async def confirm(cmd: Command, ctx: Context) -> Reply | str:
+    if cmd.message.quote is not None and not cmd.args.strip():
+        return await mark_quoted(cmd, ctx)  # a quote reply: that message is the ad
+    if not cmd.args.strip():
+        return QUOTE_OR_CASE.format(prefix=cmd.prefix)
     found = await _case_here(cmd, ctx)
     if isinstance(found, str):
         return found

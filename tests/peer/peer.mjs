@@ -695,6 +695,26 @@ const commands = {
     return incoming(a, MT.Text, { text: a.text, mentionIdList: a.mentions || [], ...when })
   },
 
+  // A quote reply (引用) of stored message `quote`: `form` 'text' as padlocal and
+  // wechat4u deliver it (a Text, only the quoted sender's name), 'xml' as the
+  // raw type-57 appmsg (typed Unknown, the sender's id in <chatusr>).
+  send_quote (a) {
+    need(a, 'quote', 'text')
+    const q = puppet.mocker.messagePayload(a.quote)
+    const who = q.talkerId
+    const name = (puppet.mocker.contactPayload(who) || {}).name || who
+    const esc = v => String(v ?? '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+    if ((a.form || 'text') === 'text') {
+      const text = `「${name}：${q.text || ''}」\n- - - - - - - - - - - - - - -\n${a.text}`
+      return incoming(a, MT.Text, { text, mentionIdList: [] })
+    }
+    const xml = `<?xml version="1.0"?>\n<msg><appmsg appid="" sdkver="0"><title>${esc(a.text)}</title>` +
+      `<type>57</type><refermsg><type>1</type><svrid>${esc(a.quote)}</svrid>` +
+      `<fromusr>${esc(q.roomId || who)}</fromusr><chatusr>${esc(q.roomId ? who : '')}</chatusr>` +
+      `<displayname>${esc(name)}</displayname><content>${esc(q.text)}</content></refermsg></appmsg></msg>`
+    return incoming(a, MT.Unknown, { text: xml, mentionIdList: [] })
+  },
+
   send_link (a) {
     need(a, 'url', 'title')
     const url = { url: a.url, title: a.title, description: a.description || '', thumbnailUrl: a.thumbnailUrl || '' }
