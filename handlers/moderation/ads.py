@@ -90,7 +90,8 @@ async def judge(event: Event, ctx: Context) -> Result | None:
     rt = runtime(services)
     if await rt.exempt(policy, event.sender_id):
         return None
-    verdict = await _verdict(event, ctx)
+    text = await judged_text(event, ctx)
+    verdict = await _verdict(event, text, ctx)
     if verdict.decision is Decision.OK:
         log.debug("%s in %s: ok (%s)", event.message_id, event.room_id, verdict.score)
         return None
@@ -109,14 +110,35 @@ async def judge(event: Event, ctx: Context) -> Result | None:
         message_id=event.message_id,
         rule=rule,
         verdict=verdict,
-        text=event.text or (event.attachment.title if event.attachment else ""),
+        text=text or (event.attachment.title if event.attachment else ""),
         rung=rung,
         reason=f"{rule}: {verdict.decision} {verdict.score:.2f}",
     )
     return Result(effects=[case], stop=verdict.decision is Decision.AD)
 
 
-async def _verdict(event: MessageEvent, ctx: Context) -> Verdict:
+#: How far back a quoted message is looked for in the group's activity log.
+RECENT_QUOTABLE = 1_000
+
+
+async def judged_text(event: MessageEvent, ctx: Context) -> str:
+    """The text the detector reads: a quote reply's own text when the quoted message
+    is one the group really saw; otherwise the quoted text too, since the text form
+    of a quote (「name：text」 and a separator) can be typed by hand, and an ad must
+    not hide inside a made-up quote."""
+    q = event.quote
+    quoted = q.text.strip() if q is not None else ""
+    if q is None or not quoted or event.room_id is None:
+        return event.text
+    for row in await ctx.repo.recent_activity(event.room_id, RECENT_QUOTABLE):
+        if row.kind != "message":
+            continue
+        if (q.message_id and row.message_id == q.message_id) or (row.text or "").strip() == quoted:
+            return event.text
+    return f"{quoted}\n{event.text}"
+
+
+async def _verdict(event: MessageEvent, text: str, ctx: Context) -> Verdict:
     assert ctx.policy is not None and ctx.services is not None and event.room_id is not None
     mod = ctx.policy.get(ModerationPolicy)
     rt = runtime(ctx.services)
@@ -126,7 +148,7 @@ async def _verdict(event: MessageEvent, ctx: Context) -> Verdict:
             group_id=event.room_id,
             member_id=event.sender_id,
             now=ctx.clock.monotonic(),
-            text=event.text or None,
+            text=text or None,
             limit=FloodLimit(mod.flood_messages, mod.flood_seconds),
         )
     )
@@ -143,7 +165,7 @@ async def _verdict(event: MessageEvent, ctx: Context) -> Verdict:
     )
     approved = await _approved_domains(event, ctx)
     sample = Sample(
-        text=event.text,
+        text=text,
         kind=event.kind,
         attachment=event.attachment,
         allowed_domains=frozenset(mod.allowed_domains) | approved,

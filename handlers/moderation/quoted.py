@@ -5,7 +5,7 @@ the transport hands the command its :class:`~bot.vocab.events.Quote`.  The
 quoted message's sender is found by account id, never by display name alone:
 
 1. the id the puppet gave (the raw appmsg's ``chatusr``);
-2. the activity log of this group (its last :data:`RECENT_MESSAGES`
+2. the activity log of this group (its last :data:`RECENT_QUOTABLE`
    messages): the quoted message's id, else its text;
 3. the group's open cases with that text;
 4. only when all that leaves nobody, or several: the display name, when it
@@ -19,7 +19,7 @@ a name shared by several, an id and a name that disagree, a quoted image
 ``#广告 <case>`` or ``#踢 @x``.  Owners, admins and the bot itself are never
 acted on.  Not supported by text: a quoted link, file or card (the log keeps
 its URL beside the title) and a quoted image (no text) are found by id or by
-a unique name only; messages older than the last :data:`RECENT_MESSAGES`
+a unique name only; messages older than the last :data:`RECENT_QUOTABLE`
 of the group, by a unique name only.
 
 Then, like a detected ad: a case (rule ``manual``, the admin's own) with the
@@ -41,7 +41,7 @@ from bot.vocab.effects import Effect
 from bot.vocab.events import Quote
 from handlers.base import Context
 from handlers.command_router import Reply
-from handlers.moderation.ads import OpenCase, feature
+from handlers.moderation.ads import RECENT_QUOTABLE, OpenCase, feature
 from handlers.moderation.detector.results import CheckResult, Decision, Verdict
 from handlers.moderation.policy import ModerationPolicy
 from handlers.moderation.runtime import runtime
@@ -53,8 +53,6 @@ from storage.reports import ReportStore
 
 log = logging.getLogger(__name__)
 
-#: How far back the activity log is searched for the quoted message.
-RECENT_MESSAGES = 1_000
 #: Case texts are stored cut to this (storage.moderation.EVIDENCE_MAX_LENGTH).
 _CASE_TEXT = 500
 _ACTED = ("warn", "remove", "remove_and_block")
@@ -145,7 +143,7 @@ async def quoted_sender(quote: Quote, room_id: str, ctx: Context) -> Found | str
         return Found(quote.sender_id, "id")
     text = quote.text.strip()
     by_text: set[str] = set()
-    for row in await ctx.repo.recent_activity(room_id, RECENT_MESSAGES):
+    for row in await ctx.repo.recent_activity(room_id, RECENT_QUOTABLE):
         if row.kind != "message":
             continue
         if quote.message_id and row.message_id == quote.message_id:

@@ -151,12 +151,28 @@ async def test_ad_without_a_quote_or_a_number_answers_with_the_usage(
     mod.actions.expect(Like(Say, room=ROOM, mention_ids=(ADMIN,), text=Has("用法", "引用")))
 
 
-async def test_a_member_quoting_an_ad_with_chat_is_judged_on_the_reply_only(
+async def test_a_member_quoting_an_ad_the_group_saw_is_judged_on_the_reply_only(
     mod: Harness,  # noqa: F811
 ) -> None:
     from tests.flow.test_moderation import AD
 
-    quote = Quote(sender_name="路人", text=AD)
-    await mod.puppet.member_says(ROOM, "wxid_a", render_text_form("这是广告吧？", quote))
+    ad = await _said(mod, ADMIN, AD)  # an admin's text is never judged
+    await mod.puppet.member_quotes(ROOM, "wxid_a", ad, "这是广告吧？")
     await mod.settle()
     mod.actions.nothing()
+
+
+async def test_an_ad_inside_a_made_up_quote_is_judged_with_the_quote(
+    mod: Harness,  # noqa: F811
+) -> None:
+    from tests.flow.test_moderation import AD
+
+    # the text form typed by hand: a quote of a message the group never saw
+    quote = Quote(sender_name="路人", text=AD)
+    await mod.puppet.member_says(ROOM, "wxid_a", render_text_form("哈哈", quote))
+    await mod.settle()
+    mod.actions.expect(
+        Like(Say, room=ROOM, mention_ids=("wxid_a",), text=Has("请勿")),
+        *_told_admins(1, "已警告", AD),
+        in_order=False,
+    )
