@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import InviteRequest, JoinLock, JoinRecord
@@ -25,6 +25,9 @@ _JOINS = cast(Table, JoinRecord.__table__)
 _LOCKS = cast(Table, JoinLock.__table__)
 
 NAME_MAX_LENGTH = 64
+#: What a request past its time becomes, from what it was.
+LAPSES_TO = {"pending": "lapsed", "approved": "expired"}
+LAPSED_STATUSES = tuple(LAPSES_TO.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,20 +37,37 @@ class InviteRequestState:
     requester_id: str
     invitee_id: str | None
     invitee_name: str
-    status: str  # pending, approved, declined, used
+    status: str  # pending, approved, declined, used, lapsed, expired
     created_at: datetime
     expires_at: datetime
     decided_by: str | None
     approved_until: datetime | None
     used_by: str | None
+    closed_at: datetime | None = None  # when the lapse job closed it
 
     def lapsed(self, at: datetime) -> bool:
-        """A pending request nobody answered in time, or an approval not used in time."""
-        if self.status == "pending":
-            return self.expires_at <= at
-        if self.status == "approved":
-            return self.approved_until is None or self.approved_until <= at
-        return False
+        """A pending request nobody answered in time, or an approval not used in
+        time: closed as such already, or about to be."""
+        return self.lapse_status(at) is not None
+
+    def lapse_status(self, at: datetime) -> str | None:
+        """``lapsed`` or ``expired`` when that is (or is about to be) its status."""
+        if self.status in LAPSED_STATUSES:
+            return self.status
+        if self.status == "pending" and self.expires_at <= at:
+            return "lapsed"
+        if self.status == "approved" and (self.approved_until is None or self.approved_until <= at):
+            return "expired"
+        return None
+
+    @property
+    def deadline(self) -> datetime | None:
+        """When it lapses (pending) or its approval ends (approved)."""
+        if self.status in ("pending", "lapsed"):
+            return self.expires_at
+        if self.status in ("approved", "expired"):
+            return self.approved_until
+        return None
 
     def matches(self, member_id: str, name: str) -> bool:
         """The joiner is the invitee: by id (ids win), else by display name
@@ -82,6 +102,15 @@ def _fold(name: str) -> str:
     return " ".join(name.split()).casefold()
 
 
+def _past(at: datetime) -> Any:
+    """Pending past ``expires_at``, or approved past ``approved_until``."""
+    r = _REQUESTS.c
+    return or_(
+        and_(r.status == "pending", r.expires_at <= at),
+        and_(r.status == "approved", or_(r.approved_until.is_(None), r.approved_until <= at)),
+    )
+
+
 def _state(row: InviteRequest) -> InviteRequestState:
     return InviteRequestState(
         id=row.id,
@@ -95,6 +124,7 @@ def _state(row: InviteRequest) -> InviteRequestState:
         decided_by=row.decided_by,
         approved_until=row.approved_until,
         used_by=row.used_by,
+        closed_at=row.closed_at,
     )
 
 
@@ -202,6 +232,71 @@ class InviteStore:
         )
         async with self._sessions.begin() as session:
             return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+    async def pending(self, room_id: str, at: datetime) -> list[InviteRequestState]:
+        """The room's requests still waiting for an admin at ``at``, oldest first
+        (a request past its time is not: it lapsed)."""
+        r = _REQUESTS.c
+        stmt = (
+            select(InviteRequest)
+            .where(
+                r.account_id == self.account_id,
+                r.room_id == room_id,
+                r.status == "pending",
+                r.expires_at > require_aware(at, "at"),
+            )
+            .order_by(r.id)
+        )
+        async with self._sessions() as session:
+            return [_state(row) for row in (await session.scalars(stmt)).all()]
+
+    # ----------------------------------------------------------------- lapses
+
+    async def due(self, at: datetime, limit: int = 500) -> list[InviteRequestState]:
+        """The account's requests past their time at ``at`` and not yet closed:
+        pending ones nobody answered, approvals nobody used; oldest first."""
+        at = require_aware(at, "at")
+        stmt = (
+            select(InviteRequest)
+            .where(_REQUESTS.c.account_id == self.account_id, _past(at))
+            .order_by(_REQUESTS.c.id)
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            return [_state(row) for row in (await session.scalars(stmt)).all()]
+
+    async def close(self, request_id: int, was: str, at: datetime) -> bool:
+        """Close a request past its time that is still ``was``: pending becomes
+        ``lapsed``, approved ``expired``.  A conditional update, so of two
+        processes (or a run repeated after a restart) one closes it; False when
+        it was not due (answered or used meanwhile, closed already, another
+        account's)."""
+        if was not in LAPSES_TO:
+            raise ValueError(f"only a pending or approved request lapses, not {was!r}")
+        at = require_aware(at, "at")
+        r = _REQUESTS.c
+        stmt = (
+            update(InviteRequest)
+            .where(r.id == request_id, r.account_id == self.account_id, r.status == was, _past(at))
+            .values(status=LAPSES_TO[was], closed_at=at)
+        )
+        async with self._sessions.begin() as session:
+            return bool((await session.execute(stmt)).rowcount)  # type: ignore[attr-defined]
+
+    async def closed_since(self, since: datetime) -> list[InviteRequestState]:
+        """The account's requests closed as lapsed or expired at or after ``since``."""
+        r = _REQUESTS.c
+        stmt = (
+            select(InviteRequest)
+            .where(
+                r.account_id == self.account_id,
+                r.status.in_(LAPSED_STATUSES),
+                r.closed_at >= require_aware(since, "since"),
+            )
+            .order_by(r.id)
+        )
+        async with self._sessions() as session:
+            return [_state(row) for row in (await session.scalars(stmt)).all()]
 
     # ----------------------------------------------------------------- joins
 

@@ -172,7 +172,9 @@ class LinkApproval(Base):
 # Invites and joins (issue 8.4): requests to invite, the joins seen, raid locks
 # --------------------------------------------------------------------------
 
-INVITE_STATUSES = ("pending", "approved", "declined", "used")
+#: lapsed: pending, nobody answered before ``expires_at``; expired: approved, nobody
+#: joined on it before ``approved_until`` (both set by the invites' lapse job).
+INVITE_STATUSES = ("pending", "approved", "declined", "used", "lapsed", "expired")
 JOIN_VERDICTS = ("allow", "review", "remove")
 
 
@@ -202,6 +204,7 @@ class InviteRequest(Base):
     approved_until: Mapped[datetime | None]
     used_by: Mapped[str | None] = mapped_column(ID)  # the joiner the approval let in
     used_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]  # when it was found lapsed or expired (the requester told)
 
 
 class JoinRecord(Base):

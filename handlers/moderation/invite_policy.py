@@ -18,6 +18,7 @@ JoinPolicy = Literal["allow", "review", "remove"]
 _BASE = {"group", "bot_name", "prefix"}
 _JOIN = _BASE | {"members", "inviter"}
 _REQUEST = _BASE | {"n", "requester", "invitee", "hours"}
+_ANSWER = _REQUEST | {"decision"}
 _RAID = _BASE | {"limit", "minutes", "action"}
 Text = Annotated[str, Field(min_length=1)]
 
@@ -122,8 +123,32 @@ class InvitePolicy(Model):
         _BASE | {"n"},
         "Reply when the request number is unknown.",
     )
-    expired_request_text: Annotated[Text, Template(placeholders=_REQUEST)] = _text(
-        "申请 {n} 已过期，请让成员重新申请。", _REQUEST, "Reply when the request has lapsed."
+    expired_request_text: Annotated[Text, Template(placeholders=_ANSWER)] = _text(
+        "申请 {n}（{requester} 邀请「{invitee}」）在 {hours} 小时内无人处理，已失效，"
+        "无法再{decision}。如仍需邀请，请让 {requester} 重新发送「{prefix}邀请 {invitee}」。",
+        _ANSWER,
+        "Reply to #同意 / #拒绝 when the request lapsed unanswered ({hours}: request_hours).",
+    )
+    expired_approval_text: Annotated[Text, Template(placeholders=_ANSWER)] = _text(
+        "申请 {n} 已同意过，但「{invitee}」没有在 {hours} 小时内入群，这次同意已过期，"
+        "无法再{decision}。如仍需邀请，请让 {requester} 重新发送「{prefix}邀请 {invitee}」。",
+        _ANSWER,
+        "Reply to #同意 / #拒绝 when the request's approval expired unused "
+        "({hours}: approval_hours).",
+    )
+    lapsed_text: Annotated[Text, Template(placeholders=_REQUEST)] = _text(
+        "你邀请「{invitee}」的申请（编号 {n}）在 {hours} 小时内无人处理，已失效；"
+        "如仍需邀请，请重新发送「{prefix}邀请 {invitee}」。",
+        _REQUEST,
+        "To the requester (@-mentioned in the group) when nobody answered their request "
+        "within request_hours ({hours}).",
+    )
+    expired_text: Annotated[Text, Template(placeholders=_REQUEST)] = _text(
+        "群管已同意的邀请（编号 {n}）已过期：「{invitee}」没有在 {hours} 小时内入群。"
+        "如仍需邀请，请重新发送「{prefix}邀请 {invitee}」。",
+        _REQUEST,
+        "To the requester (@-mentioned in the group) when nobody joined on an approval "
+        "within approval_hours ({hours}).",
     )
     closed_request_text: Annotated[Text, Template(placeholders=_REQUEST | {"status"})] = _text(
         "申请 {n} 已经处理过了（{status}）。", _REQUEST | {"status"}, "Reply when already answered."

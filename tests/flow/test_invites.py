@@ -239,9 +239,14 @@ async def test_a_request_lapses_and_so_does_an_unused_approval(tmp_path: Path) -
     await bot.settle()
     bot.actions.new()
     await bot.advance(25 * 3600)
+    _exactly(  # the requester is told of both, in the group
+        bot,
+        Like(Say, room=ROOM, mention_ids=("wxid_a",), text=Has("编号 1", "无人处理，已失效")),
+        Like(Say, room=ROOM, mention_ids=("wxid_a",), text=Has("编号 2", "已过期")),
+    )
     await bot.puppet.direct_message(OWNER, "#同意 1")
     await bot.settle()
-    _exactly(bot, Like(Say, to_contact=OWNER, text=Has("申请 1 已过期")))
+    _exactly(bot, Like(Say, to_contact=OWNER, text=Has("申请 1", "无人处理，已失效")))
     await bot.puppet.join(ROOM, ["wxid_c"], "wxid_a")  # approved 25 h ago: lapsed
     await bot.settle()
     assert _removals(_done(bot)) == [(ROOM, "wxid_c")]

@@ -5,7 +5,7 @@ the request's number.  An admin of that group (by account id: owners, global
 admins and the group's admins) answers in the group or privately to the bot;
 anyone else is politely refused.  An approval holds ``approval_hours``; a
 request nobody answers lapses after ``request_hours``.  The requester is told
-in the group either way.  The request is written when asked (its number is
+in the group either way (of a lapse by the ``lapse`` job).  The request is written when asked (its number is
 in the admins' message); answers are conditional updates, so two admins
 answering at once decide it once.
 """
@@ -31,7 +31,13 @@ from storage.invites import InviteRequestState, InviteStore
 #: An account id typed as the invitee (``wxid_…``); other words are a name.
 _ACCOUNT_ID = re.compile(r"^wxid_[0-9A-Za-z_-]{2,60}$")
 _NUMBER = re.compile(r"\d{1,12}")
-STATUS_LABELS = {"approved": "已同意", "declined": "已拒绝", "used": "已入群"}
+STATUS_LABELS = {
+    "approved": "已同意",
+    "declined": "已拒绝",
+    "used": "已入群",
+    "lapsed": "无人处理，已失效",
+    "expired": "已同意但未按时入群，已过期",
+}
 
 
 def _store(ctx: Context) -> InviteStore:
@@ -134,15 +140,21 @@ async def _answer(cmd: Command, ctx: Context, *, approve: bool) -> str | Reply:
     requester = await ctx.repo.contact_name(req.requester_id) or req.requester_id
     values = _values(req, invites, requester)
     now = ctx.clock.now()
+    lapse = req.lapse_status(now)
+    if lapse is not None:
+        return _lapsed_reply(req, lapse, invites, room_policy, ctx, values, approve=approve)
     if req.status != "pending":
         status = STATUS_LABELS.get(req.status, req.status)
         return _fill(invites.closed_request_text, room_policy, ctx, status=status, **values)
     until = now + timedelta(hours=invites.approval_hours)
-    decided = None
-    if not req.lapsed(now):
-        decided = await _store(ctx).decide(req.id, approve, cmd.sender_id, now, until)
-    if decided is None:
-        return _fill(invites.expired_request_text, room_policy, ctx, **values)
+    decided = await _store(ctx).decide(req.id, approve, cmd.sender_id, now, until)
+    if decided is None:  # answered (or lapsed) a moment ago
+        again = await _store(ctx).get(req.id)
+        lapse = again.lapse_status(now) if again is not None else None
+        if again is not None and lapse is not None:
+            return _lapsed_reply(again, lapse, invites, room_policy, ctx, values, approve=approve)
+        status = STATUS_LABELS.get(again.status, again.status) if again is not None else ""
+        return _fill(invites.closed_request_text, room_policy, ctx, status=status, **values)
     told = Say(
         room=req.room_id,
         text=_fill(
@@ -168,6 +180,29 @@ async def _answer(cmd: Command, ctx: Context, *, approve: bool) -> str | Reply:
     decision = "同意" if approve else "拒绝"
     text = _fill(invites.decided_text, room_policy, ctx, decision=decision, **values)
     return Reply(text, actions=[told], effects=[audit])
+
+
+def _lapsed_reply(
+    req: InviteRequestState,
+    lapse: str,
+    invites: InvitePolicy,
+    policy: GroupPolicy,
+    ctx: Context,
+    values: dict[str, str],
+    *,
+    approve: bool,
+) -> str:
+    """#同意 / #拒绝 on a request past its time: it lapsed unanswered, or its
+    approval expired unused (whether or not the lapse job has closed it yet)."""
+    lapsed = lapse == "lapsed"
+    hours = invites.request_hours if lapsed else invites.approval_hours
+    template = invites.expired_request_text if lapsed else invites.expired_approval_text
+    return _fill(
+        template,
+        policy,
+        ctx,
+        **{**values, "hours": f"{hours:g}", "decision": "同意" if approve else "拒绝"},
+    )
 
 
 @feature.command("解锁", "解除锁定", admin_only=True)
