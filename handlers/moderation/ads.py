@@ -34,11 +34,12 @@ from handlers.moderation.detector.qr import check_qr
 from handlers.moderation.detector.results import CheckResult, Decision, Verdict
 from handlers.moderation.detector.verdict import Sample, decision_for
 from handlers.moderation.policy import ModerationPolicy
-from handlers.moderation.runtime import runtime
+from handlers.moderation.runtime import ModerationRuntime, runtime
 from handlers.parsing import parse_command
 from handlers.services import Services
 from storage.links import LinkApprovals, parse_link
 from storage.moderation import NewCase
+from storage.types import MembershipState
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +89,11 @@ async def judge(event: Event, ctx: Context) -> Result | None:
     if cmd is not None and cmd.name in services.commands:
         return None  # a command the bot answers (#报备 a link is not an ad)
     rt = runtime(services)
-    if await rt.exempt(policy, event.sender_id):
+    membership = await ctx.repo.get_membership(event.room_id, event.sender_id)
+    if await rt.exempt(policy, event.sender_id, membership):
         return None
     text = await judged_text(event, ctx)
-    verdict = await _verdict(event, text, ctx)
+    verdict = await _verdict(event, text, membership, ctx)
     if verdict.decision is Decision.OK:
         log.debug("%s in %s: ok (%s)", event.message_id, event.room_id, verdict.score)
         return None
@@ -117,6 +119,10 @@ async def judge(event: Event, ctx: Context) -> Result | None:
     return Result(effects=[case], stop=verdict.decision is Decision.AD)
 
 
+#: A stay past probation, not read again (its figures are not shown to admins).
+PAST_PROBATION = CheckResult("probation", False, 0.0, "不在新成员观察期")
+PAST_PROBATION_KEPT = 200_000
+
 #: How far back a quoted message is looked for in the group's activity log.
 RECENT_QUOTABLE = 1_000
 
@@ -138,7 +144,9 @@ async def judged_text(event: MessageEvent, ctx: Context) -> str:
     return f"{quoted}\n{event.text}"
 
 
-async def _verdict(event: MessageEvent, text: str, ctx: Context) -> Verdict:
+async def _verdict(
+    event: MessageEvent, text: str, membership: MembershipState | None, ctx: Context
+) -> Verdict:
     assert ctx.policy is not None and ctx.services is not None and event.room_id is not None
     mod = ctx.policy.get(ModerationPolicy)
     rt = runtime(ctx.services)
@@ -154,15 +162,7 @@ async def _verdict(event: MessageEvent, text: str, ctx: Context) -> Verdict:
     )
     if event.kind is MessageKind.IMAGE and ctx.services.fetch_image is not None:
         extra.append(await _qr(event.message_id, ctx, mod))
-    membership = await ctx.repo.get_membership(event.room_id, event.sender_id)
-    stats = await ctx.repo.member_stats(event.room_id, event.sender_id)
-    on_probation = probation(
-        joined_at=membership.joined_at if membership else None,
-        messages_sent=stats.message_count if stats else 0,
-        now=ctx.clock.now(),
-        hours=mod.probation_hours,
-        first_messages=mod.probation_messages,
-    )
+    on_probation = await _probation(event, membership, mod, rt, ctx)
     approved = await _approved_domains(event, ctx)
     sample = Sample(
         text=text,
@@ -178,6 +178,34 @@ async def _verdict(event: MessageEvent, text: str, ctx: Context) -> Verdict:
     score = min(1.0, verdict.score * boost_of(on_probation)) if on_probation.hit else verdict.score
     decision = decision_for(score, verdict.checks, mod.review_threshold, mod.ad_threshold)
     return Verdict(round(score, 4), decision, verdict.checks)
+
+
+async def _probation(
+    event: MessageEvent,
+    membership: MembershipState | None,
+    mod: ModerationPolicy,
+    rt: ModerationRuntime,
+    ctx: Context,
+) -> CheckResult:
+    """The newcomer check; a stay once past probation is not read again."""
+    assert event.room_id is not None
+    joined_at = membership.joined_at if membership else None
+    stay = (event.room_id, event.sender_id, joined_at)
+    if stay in rt.past_probation:
+        return PAST_PROBATION
+    stats = await ctx.repo.member_stats(event.room_id, event.sender_id)
+    result = probation(
+        joined_at=joined_at,
+        messages_sent=stats.message_count if stats else 0,
+        now=ctx.clock.now(),
+        hours=mod.probation_hours,
+        first_messages=mod.probation_messages,
+    )
+    if not result.hit:
+        if len(rt.past_probation) >= PAST_PROBATION_KEPT:
+            rt.past_probation.clear()  # bounded: the next message of each reads again
+        rt.past_probation.add(stay)
+    return result
 
 
 async def _approved_domains(event: MessageEvent, ctx: Context) -> frozenset[str]:

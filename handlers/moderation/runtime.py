@@ -20,6 +20,7 @@ from handlers.moderation.detector.flood import FloodWatch
 from handlers.moderation.detector.verdict import Detector
 from handlers.moderation.policy import RULES, ModerationPolicy
 from storage.moderation import ModerationStore
+from storage.types import MembershipState
 
 if TYPE_CHECKING:
     from handlers.base import Context
@@ -38,6 +39,9 @@ class ModerationRuntime:
         self.flood = FloodWatch()
         self._modes: dict[str, str] | None = None  # room -> mode an owner set
         self._since: dict[str, datetime] = {}  # room -> when the bot began managing it
+        # (room, member, joined_at) of stays past probation: their message count is not
+        # read again (a rejoin is a new stay; counts and ages only grow)
+        self.past_probation: set[tuple[str, str, datetime | None]] = set()
         self._allowed: set[tuple[str, str]] | None = None
         self._learned = asyncio.Lock()
         self._ready = False
@@ -98,8 +102,11 @@ class ModerationRuntime:
 
     # ------------------------------------------------------------ exemptions
 
-    async def exempt(self, policy: GroupPolicy, member_id: str) -> bool:
-        """Owners, admins, the section's allowlist and #白名单: never acted on."""
+    async def exempt(
+        self, policy: GroupPolicy, member_id: str, membership: MembershipState | None
+    ) -> bool:
+        """Owners, admins, the section's allowlist and #白名单: never acted on
+        (``membership``: the member's, read once by the caller)."""
         if member_id in policy.admins or member_id in policy.get(ModerationPolicy).allowlist:
             return True
         if self._allowed is None:
@@ -108,7 +115,6 @@ class ModerationRuntime:
             self._allowed.update(rows)
         if (policy.room_id, member_id) in self._allowed:
             return True
-        membership = await self.services.repo.get_membership(policy.room_id, member_id)
         return membership is not None and membership.role in ("owner", "admin")
 
     def allowed(self, room_id: str, member_id: str) -> None:

@@ -182,3 +182,60 @@ async def test_a_link_an_admin_approved_is_not_an_ad(mod: Harness) -> None:
     await mod.puppet.member_sends_link(ROOM, "wxid_a", "https://t.cn/abc", "点击领取红包")
     await mod.settle()
     assert any(isinstance(a, Say) and "请勿" in a.text for a, _ in mod.actions.new())
+
+
+@pytest.fixture
+async def hour_probation(tmp_path: Path) -> Harness:
+    """ROOM enforcing, with a newcomer's probation one hour long."""
+    import tests.flow.harness as h
+
+    bot = Harness.__new__(Harness)
+    saved = h.BASE_YAML
+    h.BASE_YAML = _yaml().replace("shadow_days: 0", "shadow_days: 0, probation_hours: 1")
+    try:
+        Harness.__init__(bot, tmp_path)
+    finally:
+        h.BASE_YAML = saved
+    await bot.start()
+    bot.actions.new()
+    yield bot  # type: ignore[misc]
+    await bot.stop()
+
+
+async def test_a_member_past_probation_is_not_read_again_until_a_new_stay(
+    hour_probation: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mod = hour_probation
+    await mod.clock.advance(3601.0)  # past the first hour since the bot saw them
+    await mod.settle()
+    mod.actions.new()
+    repo = mod.app.services.repo
+    reads: list[str] = []
+    real = repo.member_stats
+
+    async def counted(room_id: str, contact_id: str):  # type: ignore[no-untyped-def]
+        reads.append(contact_id)
+        return await real(room_id, contact_id)
+
+    monkeypatch.setattr(repo, "member_stats", counted)
+    for n in range(10):  # probation_messages is 5: the 6th message finds them past it
+        await mod.puppet.member_says(ROOM, "wxid_a", f"第{n}条：今天的分享很有收获")
+        await mod.settle()
+        await mod.clock.advance(10.0)  # slower than the flood limit
+        await mod.settle()
+    mod.actions.nothing()
+    assert reads.count("wxid_a") == 6
+
+    await mod.puppet.leave(ROOM, ["wxid_a"])
+    await mod.settle()
+    await mod.puppet.join(ROOM, ["wxid_a"], inviter_id=ADMIN)  # a new stay: a newcomer again
+    await mod.settle()
+    mod.actions.new()  # the welcome
+    await mod.puppet.member_says(ROOM, "wxid_a", AD)
+    await mod.settle()
+    assert reads.count("wxid_a") == 7
+    mod.actions.expect(
+        Like(Say, room=ROOM, mention_ids=("wxid_a",), text=Has("请勿", "新成员观察期")),
+        *_told_admins(1, "已警告"),
+        in_order=False,
+    )
