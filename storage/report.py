@@ -25,7 +25,13 @@ class ReportMixin(AuditMixin, OutboxMixin):
     async def status_report(self, recent: int = 10) -> dict[str, Any]:
         """A JSON-ready summary of what the bot has stored (for ``qunbot status``)."""
         m = Membership
-        present = select(m.room_id, func.count()).where(m.left_at.is_(None)).group_by(m.room_id)
+        # several accounts may share the database: count only this account's groups
+        mine = select(Group.room_id).where(self._mine(Group))
+        present = (
+            select(m.room_id, func.count())
+            .where(m.left_at.is_(None), m.room_id.in_(mine))
+            .group_by(m.room_id)
+        )
         async with self._sessions() as session:
             groups = (
                 await session.scalars(
@@ -34,9 +40,17 @@ class ReportMixin(AuditMixin, OutboxMixin):
             ).all()
             members = {r: int(n) for r, n in (await session.execute(present)).all()}
             events = int(
-                (await session.execute(select(func.count()).select_from(_EVENTS))).scalar_one()
+                (
+                    await session.execute(
+                        select(func.count()).select_from(_EVENTS).where(_EVENTS.c.room_id.in_(mine))
+                    )
+                ).scalar_one()
             )
-            messages = (await session.execute(select(func.sum(MemberStats.message_count)))).scalar()
+            messages = (
+                await session.execute(
+                    select(func.sum(MemberStats.message_count)).where(MemberStats.room_id.in_(mine))
+                )
+            ).scalar()
             by_status = (
                 await session.execute(
                     select(AuditLog.status, func.count())

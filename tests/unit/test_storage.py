@@ -633,5 +633,19 @@ async def test_status_report(store: Store) -> None:
     ]
     assert report["audit_by_status"] == {"done": 1}
     assert report["recent_audit"][0]["action"] == "say"
+
+    # another account sharing the database counts only its own group
+    other = Repository(store.sessions, account_id="wxid_other_bot")
+    await other.upsert_group("other@chatroom", "别的群", "member", at(0))
+    await other.record_join("other@chatroom", "z", at(1), None)
+    await other.record_activity([msg("z", 2, room="other@chatroom")])
+    theirs = await other.status_report()
+    assert theirs["totals"] == {
+        "groups_active": 1,
+        "members_present": 1,
+        "activity_events": 1,
+        "messages": 1,
+    }
+    assert (await repo.status_report())["totals"] == report["totals"]
     assert report["last_connection"]["event"] == "login"
     json.dumps(report, ensure_ascii=False)  # JSON-ready as it is
