@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import cast
 
 from bot.vocab.actions import Action, Priority, say_to_each
 from bot.vocab.events import Event, JoinEvent, LeaveEvent, RoomSnapshotEvent
 from bot.vocab.texts import notice
 from handlers.base import BaseHandler, Context, Result
 from handlers.feature import Feature, Stage
+from sop.calendar import every
 from storage.membership import MembershipStore, StoredList, member_roles
 
 log = logging.getLogger(__name__)
@@ -122,22 +126,66 @@ class MembershipSync(BaseHandler):
     def _degraded(
         self, event: RoomSnapshotEvent, ctx: Context, stored: StoredList
     ) -> Sequence[Action]:
-        """The owners are told once when the list shows the bot has become a plain
-        member (it cannot remove anyone there); the new role is already stored."""
+        """A list shows the bot has become a plain member (it cannot remove anyone
+        there; the new role is already stored): the group waits in the fold, so
+        that the lists read at login make one notice to each owner, not one per group."""
         role = stored.bot_role_changed_to
-        if role != "member" or ctx.policy is None:
+        if role != "member" or ctx.policy is None or ctx.services is None:
             return []
         log.warning("the bot cannot remove members in %s: it is not owner or admin", event.room_id)
-        bot = ctx.config.bot
-        text = notice(
-            bot.degraded_notice, bot_name=bot.name, group=ctx.policy.name or event.topic, role=role
-        )
-        return say_to_each(
-            ctx.config.owners,
-            text,
-            priority=Priority.REPLY,
-            reason=f"the bot cannot remove members in {event.room_id}",
-        )
+        fold = _fold(ctx)
+        fold.rooms[event.room_id] = ctx.policy.name or event.topic
+        fold.last = ctx.clock.now()
+        fold.first = fold.first or fold.last
+        return []
+
+
+@dataclass
+class DegradedFold:
+    """Groups where the bot has become a plain member, not told yet."""
+
+    rooms: dict[str, str] = field(default_factory=dict)  # room -> name
+    first: datetime | None = None
+    last: datetime | None = None
+
+
+#: The fold is told once no group has joined it for this long (member lists are
+#: read paced, one after another) or once its first group has waited ``FOLD_MAX``.
+FOLD_QUIET = timedelta(minutes=2)
+FOLD_MAX = timedelta(minutes=30)
+FOLD_NAMES = 20
+
+
+def _fold(ctx: Context) -> DegradedFold:
+    assert ctx.services is not None
+    found = ctx.services.shared.get(FOLD_KEY)
+    if found is None:
+        found = ctx.services.shared[FOLD_KEY] = DegradedFold()
+    return cast(DegradedFold, found)
+
+
+def degraded_notice(ctx: Context, now: datetime) -> Sequence[Action]:
+    """One notice to each owner for the groups folded so far, when the fold is due."""
+    fold = _fold(ctx)
+    if not fold.rooms or fold.first is None or fold.last is None:
+        return []
+    if now - fold.last < FOLD_QUIET and now - fold.first < FOLD_MAX:
+        return []
+    rooms = sorted(fold.rooms)
+    names = [fold.rooms[r] for r in rooms]
+    group = "」「".join(names[:FOLD_NAMES])
+    if len(names) > FOLD_NAMES:
+        group += f"」等 {len(names)} 个群「"
+    bot = ctx.config.bot
+    text = notice(bot.degraded_notice, bot_name=bot.name, group=group, role="member")
+    fold.rooms.clear()
+    fold.first = fold.last = None
+    return say_to_each(
+        ctx.config.owners,
+        text,
+        priority=Priority.REPLY,
+        reason=f"the bot cannot remove members in {len(rooms)} group(s): {', '.join(rooms[:5])}",
+    )
 
 
 # Records what WeChat says about who is in a group (facts, like the activity
@@ -147,3 +195,9 @@ feature = Feature(
     stage=Stage.RECORD,
     setup=lambda services: [MembershipSync(MembershipStore(services.sessions), services.feed)],
 )
+FOLD_KEY = "membership.degraded"
+
+
+@feature.job("degraded-notice", lambda tz, config: every(1, tz))
+async def tell_degraded(ctx: Context, at: datetime) -> Sequence[Action]:
+    return degraded_notice(ctx, ctx.clock.now())

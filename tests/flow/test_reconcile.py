@@ -54,3 +54,17 @@ async def test_owners_are_told_once_where_the_bot_cannot_remove_members(bot: Har
     assert len(notices) == 1 and "测试二群" in notices[0].args["message"]
     group = await bot.repo.get_group(ROOM2)
     assert group is not None and group.bot_role == "member"
+
+
+async def test_groups_where_the_bot_lost_its_rights_make_one_notice_per_owner(bot: Harness) -> None:
+    bot.puppet.set_admins(ROOM, [])
+    bot.puppet.set_admins(ROOM2, [])  # the bot is a plain member in both groups now
+    await bot.advance(CACHE)
+    await bot.app.presence.reconcile()
+    await bot.settle()
+    await bot.advance(180)  # the fold is told once no other group joined it for 2 minutes
+    await bot.settle()
+    notices = [c.args["message"] for c in bot.sent() if c.args["conversation_id"] == OWNER]
+    assert len(notices) == 1
+    assert "测试一群" in notices[0] and "测试二群" in notices[0]
+    assert "无法移出成员" in notices[0]
