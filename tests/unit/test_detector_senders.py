@@ -108,3 +108,20 @@ def test_a_link_card_to_another_domain_under_a_bank_signature_is_judged_as_usual
     official_check = next(c for c in v.checks if c.name == "official_sender")
     assert not official_check.hit
     assert v.decision is Decision.AD
+
+
+def test_a_phone_number_with_ad_wording_is_an_offer() -> None:
+    v = Detector().judge_text("年底清仓大甩卖，全场特价，详询 0871-68331234")
+    offer = next(c for c in v.checks if c.name == "contact_offer")
+    assert offer.hit and "0871" in offer.reason.replace("-", "")
+
+
+def test_a_phone_number_in_plain_chat_is_no_offer() -> None:
+    v = Detector().judge_text("我的电话是 13812345678，到了给我打电话")
+    assert not next(c for c in v.checks if c.name == "contact_offer").hit
+
+
+def test_a_known_organisations_hotline_under_its_signature_is_no_offer() -> None:
+    v = Detector().judge_text("【招商银行】信用卡积分兑换活动，优惠多多，详询4008205555")
+    assert next(c for c in v.checks if c.name == "phone_number").hit
+    assert not next(c for c in v.checks if c.name == "contact_offer").hit

@@ -50,9 +50,32 @@ from .senders import Senders, check_official_sender, default_senders
 
 REVIEW_THRESHOLD = 0.5
 AD_THRESHOLD = 0.8
+CONTACT_OFFER_SCORE = 0.85
 # Hits a signed notice may carry and still be capped at review (see senders.py);
 # any other hit (a card, a QR code, flooding) is judged as usual.
-_CAPPABLE = frozenset({*FEATURES, "probation", OFFICIAL_SENDER})
+_CAPPABLE = frozenset({*FEATURES, "probation", OFFICIAL_SENDER, "contact_offer"})
+
+
+_NO_OFFER = CheckResult("contact_offer", False, 0.0, "没有联系方式与广告用语同时出现")
+
+
+def check_contact_offer(
+    contacts: Sequence[CheckResult], lexicon: CheckResult, official: CheckResult
+) -> CheckResult:
+    """A way to reach the sender (phone, WeChat id, QQ) together with ad wording:
+    the shape of nearly every ad ("详询 138…", "加微信 … 领取").  A known
+    organisation's signed notice (its hotline) does not count."""
+    if not lexicon.hit or official.hit:
+        return _NO_OFFER
+    found = [c for c in contacts if c.hit]
+    if not found:
+        return _NO_OFFER
+    return CheckResult(
+        "contact_offer",
+        True,
+        CONTACT_OFFER_SCORE,
+        f"留了联系方式，又有广告用语（{found[0].reason}；{lexicon.reason}）",
+    )
 
 
 def decision_for(
@@ -128,14 +151,17 @@ class Detector:
         allowed_only = "allowed" in links.detail
         wechat, qq, phone = check_wechat_id(p), check_qq_number(p), check_phone_number(p)
         card_hosts = [host_of(card_url)] if card_url else []
+        lexicon = check_lexicon(p, self.lexicon)
+        official = check_official_sender(p, (wechat, qq, phone), self.senders, card_hosts)
         return [
             links,
             wechat,
             qq,
             phone,
-            check_lexicon(p, self.lexicon),
+            lexicon,
             self.classifier.check(without_links(p) if allowed_only else p),
-            check_official_sender(p, (wechat, qq, phone), self.senders, card_hosts),
+            official,
+            check_contact_offer((wechat, qq, phone), lexicon, official),
         ]
 
     def judge(self, sample: Sample, extra: Sequence[CheckResult] = ()) -> Verdict:
