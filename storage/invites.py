@@ -201,14 +201,20 @@ class InviteStore:
 
     async def approvals(self, room_id: str, at: datetime) -> list[InviteRequestState]:
         """The room's approvals still good at ``at``, oldest first."""
+        return await self._still(room_id, "approved", _REQUESTS.c.approved_until, at)
+
+    async def _still(
+        self, room_id: str, status: str, until: Any, at: datetime
+    ) -> list[InviteRequestState]:
+        """The room's requests in ``status`` whose ``until`` column is after ``at``."""
         r = _REQUESTS.c
         stmt = (
             select(InviteRequest)
             .where(
                 r.account_id == self.account_id,
                 r.room_id == room_id,
-                r.status == "approved",
-                r.approved_until > require_aware(at, "at"),
+                r.status == status,
+                until > require_aware(at, "at"),
             )
             .order_by(r.id)
         )
@@ -236,19 +242,7 @@ class InviteStore:
     async def pending(self, room_id: str, at: datetime) -> list[InviteRequestState]:
         """The room's requests still waiting for an admin at ``at``, oldest first
         (a request past its time is not: it lapsed)."""
-        r = _REQUESTS.c
-        stmt = (
-            select(InviteRequest)
-            .where(
-                r.account_id == self.account_id,
-                r.room_id == room_id,
-                r.status == "pending",
-                r.expires_at > require_aware(at, "at"),
-            )
-            .order_by(r.id)
-        )
-        async with self._sessions() as session:
-            return [_state(row) for row in (await session.scalars(stmt)).all()]
+        return await self._still(room_id, "pending", _REQUESTS.c.expires_at, at)
 
     # ----------------------------------------------------------------- lapses
 

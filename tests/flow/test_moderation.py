@@ -31,19 +31,25 @@ def _yaml() -> str:
     return BASE_YAML.replace(line, ENFORCE_IN_ROOM.strip("\n"))
 
 
-@pytest.fixture
-async def mod(tmp_path: Path) -> Harness:
+async def _started(tmp_path: Path, yaml: str) -> Harness:
+    """A harness on ``yaml`` in place of the base configuration, started."""
     import tests.flow.harness as h
 
     bot = Harness.__new__(Harness)
     saved = h.BASE_YAML
-    h.BASE_YAML = _yaml()
+    h.BASE_YAML = yaml
     try:
         Harness.__init__(bot, tmp_path)
     finally:
         h.BASE_YAML = saved
     await bot.start()
     bot.actions.new()
+    return bot
+
+
+@pytest.fixture
+async def mod(tmp_path: Path) -> Harness:
+    bot = await _started(tmp_path, _yaml())
     yield bot  # type: ignore[misc]
     await bot.stop()
 
@@ -187,17 +193,8 @@ async def test_a_link_an_admin_approved_is_not_an_ad(mod: Harness) -> None:
 @pytest.fixture
 async def hour_probation(tmp_path: Path) -> Harness:
     """ROOM enforcing, with a newcomer's probation one hour long."""
-    import tests.flow.harness as h
-
-    bot = Harness.__new__(Harness)
-    saved = h.BASE_YAML
-    h.BASE_YAML = _yaml().replace("shadow_days: 0", "shadow_days: 0, probation_hours: 1")
-    try:
-        Harness.__init__(bot, tmp_path)
-    finally:
-        h.BASE_YAML = saved
-    await bot.start()
-    bot.actions.new()
+    yaml = _yaml().replace("shadow_days: 0", "shadow_days: 0, probation_hours: 1")
+    bot = await _started(tmp_path, yaml)
     yield bot  # type: ignore[misc]
     await bot.stop()
 
