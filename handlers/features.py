@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from handlers import (
     connection,
+    friends,
     help,
     joining,
     lurkers,
@@ -47,4 +48,5 @@ FEATURES: tuple[Feature, ...] = (
     flash_groups.feature,  # the calendar's ``flash_group`` kind: 快闪群 campaigns
     lottery.feature,  # the calendar's ``lottery`` kind: keyword or check-in entry, fair draws
     lurkers.feature,  # tiers, 冒泡提醒 and removal batches, #潜水, capacity alerts
+    friends.feature,  # friend requests: members (and recent ones, to appeal) accepted
 )

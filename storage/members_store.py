@@ -192,6 +192,23 @@ class MembersMixin(RepositoryBase):
             row = await session.get(Membership, (room_id, contact_id))
             return None if row is None else _membership_state(row)
 
+    async def stays_of(self, contact_id: str, since: datetime) -> list[MembershipState]:
+        """``contact_id``'s memberships of this account's groups, present or left
+        since ``since``, present first, then the most recently left."""
+        m = Membership
+        stmt = (
+            select(m)
+            .join(Group, and_(self._mine(Group), Group.room_id == m.room_id))
+            .where(
+                m.contact_id == contact_id,
+                Group.left_at.is_(None),
+                or_(m.left_at.is_(None), m.left_at >= require_aware(since, "since")),
+            )
+            .order_by(m.left_at.is_not(None), m.left_at.desc(), m.room_id)
+        )
+        async with self._sessions() as session:
+            return [_membership_state(row) for row in (await session.scalars(stmt)).all()]
+
     # -- welcome ritual ------------------------------------------------------
 
     async def mark_welcomed(self, room_id: str, contact_ids: Iterable[str], at: datetime) -> int:
