@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +42,7 @@ from sop.calendar import every
 from sop.kinds import Run
 from sop.lottery import fair
 from sop.lottery.content import LotteryContent, normalize_keyword
+from sop.lottery.runtime import OpenDraws, open_draws_of
 from sop.lottery.store import Draw, Entrant, LotteryStore, stale_before
 from storage.coupons import CouponKind
 from storage.models import LotteryDraw, LotteryEntrant
@@ -66,8 +68,30 @@ STALE_MINUTES = 1.0
 BOT_ACTOR = "bot"
 
 
+def _services(ctx: Context | Services) -> Services | None:
+    return ctx if isinstance(ctx, Services) else ctx.services
+
+
+def cache_of(ctx: Context | Services) -> OpenDraws | None:
+    """The app's cache of each group's open draws (None without an app)."""
+    services = _services(ctx)
+    return None if services is None else open_draws_of(services.shared)
+
+
 def store_of(ctx: Context | Services) -> LotteryStore:
-    return LotteryStore(ctx.sessions, account_id=ctx.repo.account_id)
+    """The account's lottery store, telling the app's cache what opens and closes."""
+    return LotteryStore(ctx.sessions, account_id=ctx.repo.account_id, watcher=cache_of(ctx))
+
+
+async def open_draws(
+    ctx: Context, room_id: str, at: datetime, wanted: Callable[[Draw], bool] | None = None
+) -> list[Draw]:
+    """The group's open draws (``wanted`` ones only matter): no query where the
+    cache knows of none."""
+    store, cache = store_of(ctx), cache_of(ctx)
+    if cache is None:
+        return await store.open_draws(room_id, at)
+    return await cache.open_draws(store, room_id, at, wanted)
 
 
 def content_of(draw: Draw) -> LotteryContent:
@@ -250,14 +274,20 @@ async def enter(event: Event, ctx: Context) -> None:
     words, checkin = _entry_words(event, policy)
     if not words and not checkin:
         return None
+    cache = cache_of(ctx)
+    contents = cache.content if cache is not None else content_of
+
+    def by_keyword(draw: Draw) -> bool:
+        keyword = contents(draw).keyword
+        return bool(keyword and (ANY_KEYWORD in words or normalize_keyword(keyword) in words))
+
+    def enters(draw: Draw) -> bool:
+        return by_keyword(draw) or (checkin and contents(draw).by_checkin)
+
     store = store_of(ctx)
-    for draw in await store.open_draws(room, event.at):
-        content = content_of(draw)
-        by_keyword = bool(
-            content.keyword
-            and (ANY_KEYWORD in words or normalize_keyword(content.keyword) in words)
-        )
-        if not (by_keyword or (checkin and content.by_checkin)):
+    for draw in await open_draws(ctx, room, event.at, enters):
+        content = contents(draw)
+        if not enters(draw):
             continue
         if await store.entrant(draw.id, event.sender_id) is not None:
             continue  # once is enough (and a second try is not told again)
@@ -267,7 +297,7 @@ async def enter(event: Event, ctx: Context) -> None:
             draw.id,
             event.sender_id,
             name=name,
-            via="keyword" if by_keyword else "checkin",
+            via="keyword" if by_keyword(draw) else "checkin",
             at=event.at,
             message_id=event.message_id,
             status="ineligible" if reason else "entered",
@@ -288,7 +318,7 @@ async def enter_command(cmd: Command, ctx: Context) -> str | None:
     policy, room = ctx.policy, cmd.room_id
     if policy is None or room is None:
         return None
-    if await store_of(ctx).open_draws(room, cmd.message.at):
+    if await open_draws(ctx, room, cmd.message.at):
         return None
     return _fill(LotteryContent().none_open_text, policy)
 
@@ -304,7 +334,7 @@ async def draw_now(cmd: Command, ctx: Context) -> str | None:
         return None
     store = store_of(ctx)
     now = ctx.clock.now()
-    for draw in await store.open_draws(room, now):
+    for draw in await open_draws(ctx, room, now):
         if await store.draw_now(draw.id, now):
             return _fill(content_of(draw).draw_now_text, policy, draw_id=draw.id)
     return _fill(LotteryContent().none_open_text, policy)

@@ -24,6 +24,11 @@ claim are serialized: nobody is added to a list after it was claimed.
 A prize coupon is issued in the same transaction that records it on the
 winner's row (``coupon_id IS NULL`` -> the coupon's id), so a winner gets
 exactly one, across crashes and retries.  Scoped by the bot's account.
+
+A store given a ``watcher`` (:class:`DrawWatcher`) tells it when a draw opens,
+when its time is brought forward and when it stops being open (claimed): the
+app's cache of each group's open draws (:mod:`sop.lottery.runtime`) listens,
+so a message in a group without an open draw costs no query.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, and_, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -144,10 +149,27 @@ class _AlreadyGiven(Exception):
     """Raised inside a transaction to roll back a coupon another run gave first."""
 
 
+class DrawWatcher(Protocol):
+    """Told of every change to which draws are open (after it is committed)."""
+
+    def opened(self, draw: Draw) -> None: ...
+
+    def moved(self, draw_id: int, draws_at: datetime) -> None: ...
+
+    def closed(self, draw_id: int) -> None: ...
+
+
 class LotteryStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, account_id: str) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        account_id: str,
+        watcher: DrawWatcher | None = None,
+    ) -> None:
         self._sessions = sessions
         self.account_id = account_id
+        self.watcher = watcher
 
     def _draws(self) -> Any:
         return select(*_DRAW_COLUMNS).where(_DRAWS.c.account_id == self.account_id)
@@ -176,6 +198,8 @@ class LotteryStore:
         at, draws_at = require_aware(at, "at"), require_aware(draws_at, "draws_at")
         found = await self.by_run_key(run_key)
         if found is not None:
+            if self.watcher is not None and found.status == "open":
+                self.watcher.opened(found)
             return found, False
         seed = seed or fair.new_seed()
         try:
@@ -203,6 +227,8 @@ class LotteryStore:
             pass
         found = await self.by_run_key(run_key)
         assert found is not None
+        if self.watcher is not None and found.status == "open":
+            self.watcher.opened(found)
         return found, found.seed == seed
 
     async def by_run_key(self, run_key: str) -> Draw | None:
@@ -228,6 +254,13 @@ class LotteryStore:
         stmt = self._draws().order_by(_DRAWS.c.opened_at.desc(), _DRAWS.c.id.desc()).limit(limit)
         if room_id is not None:
             stmt = stmt.where(_DRAWS.c.room_id == room_id)
+        async with self._sessions() as session:
+            return [_draw(r) for r in (await session.execute(stmt)).mappings()]
+
+    async def all_open(self) -> list[Draw]:
+        """Every open draw of the account (whatever its time), oldest first."""
+        d = _DRAWS.c
+        stmt = self._draws().where(d.status == "open").order_by(d.opened_at, d.id)
         async with self._sessions() as session:
             return [_draw(r) for r in (await session.execute(stmt)).mappings()]
 
@@ -484,7 +517,10 @@ class LotteryStore:
                 .values(status="drawing", claimed_at=require_aware(now, "now"))
                 .returning(d.id)
             )
-            return got.first() is not None
+            took = got.first() is not None
+        if took and self.watcher is not None:
+            self.watcher.closed(draw_id)
+        return took
 
     async def record(self, draw_id: int, *, at: datetime) -> Draw:
         """Number the entrants, draw the winners (:func:`fair.draw`) and record
@@ -608,7 +644,10 @@ class LotteryStore:
                 .values(draws_at=require_aware(at, "at"))
                 .returning(d.id)
             )
-            return got.first() is not None
+            moved = got.first() is not None
+        if moved and self.watcher is not None:
+            self.watcher.moved(draw_id, at)
+        return moved
 
 
 def stale_before(now: datetime, minutes: float = 1.0) -> datetime:
