@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.cli_coupons import coupons_command, coupons_parsers
+from bot.cli_db import DatabaseUnavailable, open_cli_db, open_database
 from bot.cli_engagement import engagement_parsers, export_command
 from bot.cli_lottery import lottery_parsers, show_command, verify
 from bot.cli_moderation import cases_command, moderation_parsers, scan
@@ -80,44 +81,6 @@ def sandbox_puppet(world: SandboxConfig, now: Any = None) -> Any:
             group.room_id, group.topic, members, owner_id=group.owner_id, admin_ids=admins
         )
     return puppet
-
-
-class DatabaseUnavailable(Exception):
-    """The database could not be opened; ``str()`` is one line for the operator."""
-
-
-def _reason(exc: BaseException) -> str:
-    """The first line of what went wrong, driver wrappers peeled off."""
-    from sqlalchemy.exc import DBAPIError
-
-    inner: BaseException = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
-    text = str(inner).strip().splitlines()
-    first = text[0].strip() if text else ""
-    return f"{type(inner).__name__}: {first}" if first else type(inner).__name__
-
-
-async def open_database(engine: Any, url: str) -> None:
-    """Bring the schema up to date, or raise :class:`DatabaseUnavailable`
-    (a directory that is a file, permissions, PostgreSQL down, bad password)."""
-    from storage.db import safe_url, upgrade
-
-    try:
-        await upgrade(engine)
-    except Exception as exc:
-        raise DatabaseUnavailable(
-            f"qunbot: cannot open the database {safe_url(url)}: {_reason(exc)}"
-        ) from None
-
-
-def _engine(url: str) -> Any:
-    from storage.db import create_engine, safe_url
-
-    try:
-        return create_engine(url)
-    except (OSError, ValueError) as exc:
-        raise DatabaseUnavailable(
-            f"qunbot: cannot open the database {safe_url(url)}: {_reason(exc)}"
-        ) from None
 
 
 def _require_owners(config: BotConfig) -> None:
@@ -319,32 +282,18 @@ async def _forget_other_worlds(app: Any, world: SandboxConfig) -> None:
 
 
 async def _db_upgrade(config: BotConfig, base_dir: Path) -> int:
-    url = effective_database_url(config, os.environ, base_dir)
-    engine = _engine(url)
-    try:
-        await open_database(engine, url)
-    finally:
-        await engine.dispose()
+    async with open_cli_db(config, base_dir):
+        pass  # opening it brings the schema up to date
     print("database is up to date")
     return 0
 
 
 async def _status(config: BotConfig, base_dir: Path, as_json: bool = False) -> int:
-    from storage.db import session_factory
     from storage.pauses import PauseStore
-    from storage.repo import Repository
 
-    url = effective_database_url(config, os.environ, base_dir)
-    engine = _engine(url)
-    try:
-        await open_database(engine, url)
-        repo = Repository(session_factory(engine), account_id=config.bot.account)
-        report = await repo.status_report()
-        pauses = await PauseStore(session_factory(engine)).open_pauses(
-            config.bot.account, datetime.now(UTC)
-        )
-    finally:
-        await engine.dispose()
+    async with open_cli_db(config, base_dir) as db:
+        report = await db.repo().status_report()
+        pauses = await PauseStore(db.sessions).open_pauses(db.account, datetime.now(UTC))
     # Risk-control pauses still open for this account: kind, until when, why.
     report["pauses"] = [p.as_dict() for p in pauses]
     from sop.preview import broadcast_estimates
@@ -371,9 +320,7 @@ async def pause_clear(
     ``account``); a running bot notices before it refuses the next action."""
 
     from bot.vocab.actions import ActionKind
-    from storage.db import session_factory
     from storage.pauses import PauseStore
-    from storage.repo import Repository
 
     kinds = [k.value for k in ActionKind]
     if kind != "all" and kind not in kinds:
@@ -382,13 +329,9 @@ async def pause_clear(
             file=sys.stderr,
         )
         return 2
-    url = effective_database_url(config, os.environ, base_dir)
-    engine = _engine(url)
-    try:
-        await open_database(engine, url)
-        sessions = session_factory(engine)
-        account = account or config.bot.account
-        store, repo = PauseStore(sessions), Repository(sessions, account_id=account)
+    async with open_cli_db(config, base_dir, account=account) as db:
+        account = db.account
+        store, repo = PauseStore(db.sessions), db.repo()
         now = now or datetime.now(UTC)
         wanted = kinds if kind == "all" else [kind]
         open_ = [p for p in await store.open_pauses(account, now) if p.kind in wanted]
@@ -415,8 +358,6 @@ async def pause_clear(
                     f"closed the {closed.kind} pause of {closed.account_id} "
                     f"(was until {closed.until.isoformat(timespec='seconds')})"
                 )
-    finally:
-        await engine.dispose()
     return 0
 
 
@@ -496,9 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         for warning in check_warnings(config, filename=str(_config_path(file_arg))):
             print(warning, file=sys.stderr)  # the bot runs; the admin should act
         return 0
-    if args.command == "pause":
-        return asyncio.run(pause_clear(config, base_dir, args.kind.lower(), args.account))
     runners: dict[str, Any] = {
+        "pause": lambda c, b: pause_clear(c, b, args.kind.lower(), args.account),
         "sandbox": lambda c, b: _sandbox(c, b, args.world),
         "run": _run,
         "db": _db_upgrade,

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import csv
 import io
-import os
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +24,8 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 import handlers.engagement.policy  # noqa: F401  (registers the engagement section)
-from bot.config import BotConfig, effective_database_url, resolve_policy
+from bot.cli_db import open_cli_db
+from bot.config import BotConfig, resolve_policy
 from bot.vocab.policy import GroupPolicy
 
 #: The CSV's columns, in order (times in the bot's time zone, ISO 8601).
@@ -107,21 +107,13 @@ async def open_drop(
     out: IO[str] | None = None,
 ) -> int:
     """Open a drop (see the module docstring); 0, or 2 with the reason on stderr."""
-    from bot.cli import _engine, open_database
     from handlers.engagement.coupons.common import enabled, kind_of, section, type_list
     from handlers.engagement.policy import scope_of
     from storage.coupons import CouponStore
-    from storage.db import session_factory
-    from storage.repo import Repository
 
     out = out or sys.stdout
-    url = effective_database_url(config, os.environ, base_dir)
-    engine = _engine(url)
-    try:
-        await open_database(engine, url)
-        sessions = session_factory(engine)
-        account = config.bot.account
-        repo = Repository(sessions, account_id=account)
+    async with open_cli_db(config, base_dir) as db:
+        repo = db.repo()
         policy = await _policy(config, repo, group)
         if policy is None:
             return _fail(f"the bot does not manage the group {group!r}")
@@ -137,7 +129,7 @@ async def open_drop(
         if not 0 < minutes <= 10_080:
             return _fail("--minutes must be more than 0 and at most 10080 (a week)")
         now = now or datetime.now(UTC)
-        store = CouponStore(sessions, account_id=account)
+        store = CouponStore(db.sessions, account_id=db.account)
         opened = await store.open_drop(
             scope=scope_of(policy),
             room_id=group,
@@ -159,8 +151,6 @@ async def open_drop(
             reason=reason,
             detail={"drop": opened.id, "type": type_id, "count": count, "by": "cli"},
         )
-    finally:
-        await engine.dispose()
     until = opened.closes_at.astimezone(ZoneInfo(policy.timezone)).strftime("%Y-%m-%d %H:%M")
     out.write(
         f"drop {opened.id}: {count} x {spec.name} ({type_id}) open in {policy.name} "
@@ -178,28 +168,12 @@ async def export_coupons(
 ) -> int:
     """Write the account's coupons (of ``group`` if given) to ``path`` as CSV
     (``-``: standard output); 0, with how many on stderr."""
-    from bot.cli import _engine, open_database
     from storage.coupons import CouponStore
-    from storage.db import session_factory
-    from storage.repo import Repository
 
-    if base_dir is None:
-        source = config.source_path
-        base_dir = source.resolve().parent if source is not None else Path.cwd()
-    url = effective_database_url(config, os.environ, base_dir)
-    engine = _engine(url)
-    try:
-        await open_database(engine, url)
-        sessions = session_factory(engine)
-        account = config.bot.account
-        found = await CouponStore(sessions, account_id=account).export(group)
-        repo = Repository(sessions, account_id=account)
-        names: dict[str, str] = {}
-        for member in {c.owner_id for c in found}:
-            names[member] = await repo.contact_name(member) or ""
-    finally:
-        await engine.dispose()
-    tz = ZoneInfo(config.bot.timezone)
+    async with open_cli_db(config, base_dir) as db:
+        found = await CouponStore(db.sessions, account_id=db.account).export(group)
+        names = await db.contact_names(c.owner_id for c in found)
+    tz = db.tz
 
     def cell(value: object) -> object:
         if isinstance(value, datetime):
@@ -214,7 +188,7 @@ async def export_coupons(
         writer = csv.writer(stream)
         writer.writerow(EXPORT_COLUMNS)
         for c in found:
-            extra = {"owner_name": names.get(c.owner_id, ""), "group": group_name(c.room_id)}
+            extra = {"owner_name": names.get(c.owner_id) or "", "group": group_name(c.room_id)}
             writer.writerow(
                 [cell(extra[k] if k in extra else getattr(c, k)) for k in EXPORT_COLUMNS]
             )

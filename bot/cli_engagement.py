@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 from pathlib import Path
 from typing import IO, Any
 
-from bot.config import BotConfig, effective_database_url
+from bot.cli_db import open_cli_db
+from bot.config import BotConfig
 
 POINTS_COLUMNS = (
     "id",
@@ -71,23 +71,13 @@ async def export_points(
     err: IO[str] | None = None,
 ) -> int:
     """Write the ledger (see the module docstring); returns the exit code."""
-    from bot.cli import _engine, open_database
-    from storage.db import session_factory
     from storage.points import PointsStore
-    from storage.repo import Repository
 
-    url = effective_database_url(config, os.environ, base_dir)
-    engine = _engine(url)
-    try:
-        await open_database(engine, url)
-        sessions = session_factory(engine)
-        rows = await PointsStore(sessions, account_id=config.bot.account).ledger(
+    async with open_cli_db(config, base_dir) as db:
+        rows = await PointsStore(db.sessions, account_id=db.account).ledger(
             scopes=_scopes(config, group)
         )
-        repo = Repository(sessions, account_id=config.bot.account)
-        names = {m: await repo.contact_name(m) for m in {r.member_id for r in rows}}
-    finally:
-        await engine.dispose()
+        names = await db.contact_names(r.member_id for r in rows)
     balances: dict[tuple[str, str], int] = {}
     with csv_path.open("w", encoding="utf-8-sig", newline="") as f:
         writer = csv.writer(f)

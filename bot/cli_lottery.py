@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import IO, Any
 
-from bot.config import BotConfig, effective_database_url
+from bot.cli_db import open_cli_db
+from bot.config import BotConfig
 from sop.lottery import fair
 
 
@@ -121,20 +121,13 @@ async def show(
     out: IO[str] | None = None,
 ) -> int:
     """Print one draw of ``bot.account`` from the database."""
-    from bot.cli import _engine, open_database
     from sop.lottery.store import LotteryStore
-    from storage.db import session_factory
 
     out = out or sys.stdout
-    url = effective_database_url(config, os.environ, base_dir)
-    engine = _engine(url)
-    try:
-        await open_database(engine, url)
-        store = LotteryStore(session_factory(engine), account_id=config.bot.account)
+    async with open_cli_db(config, base_dir) as db:
+        store = LotteryStore(db.sessions, account_id=db.account)
         draw = await store.get(draw_id)
         entrants = [] if draw is None else await store.entrants(draw_id)
-    finally:
-        await engine.dispose()
     if draw is None:
         print(f"no draw {draw_id} for {config.bot.account}", file=sys.stderr)
         return 1

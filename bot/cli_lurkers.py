@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from bot.config import BotConfig, effective_database_url
+from bot.cli_db import open_cli_db
+from bot.config import BotConfig
 
 COLUMNS = (
     "group",
@@ -58,22 +58,14 @@ async def lurker_rows(
     config: BotConfig, base_dir: Path, *, group: str | None = None, now: datetime | None = None
 ) -> list[tuple[Any, ...]]:
     """The report's rows (``COLUMNS``), silent members of each group."""
-    from bot.cli import _engine, open_database
     from bot.policies import PolicyBook
     from handlers.lurkers.sweep import group_view
-    from storage.db import session_factory
-    from storage.repo import Repository
 
     now = now or datetime.now(UTC)
-    url = effective_database_url(config, os.environ, base_dir)
-    engine = _engine(url)
     out: list[tuple[Any, ...]] = []
-    try:
-        await open_database(engine, url)
-        sessions = session_factory(engine)
-        repo = Repository(sessions, account_id=config.bot.account, timezone=config.bot.timezone)
+    async with open_cli_db(config, base_dir) as db:
         policies = PolicyBook(config)
-        owner = _Owner(repo, sessions, policies)
+        owner = _Owner(db.repo(timezone=config.bot.timezone), db.sessions, policies)
         rooms = [group] if group else sorted(policies.managed_rooms())
         for room in rooms:
             policy = policies.get(room)
@@ -98,8 +90,6 @@ async def lurker_rows(
                         view.exempt.get(t.member_id, ""),
                     )
                 )
-    finally:
-        await engine.dispose()
     return out
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import sys
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -27,9 +26,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
-from zoneinfo import ZoneInfo
 
-from bot.config import BotConfig, effective_database_url
+from bot.cli_db import open_cli_db
+from bot.config import BotConfig
 
 #: Statuses of a case someone still has to look at.
 OPEN_STATUSES = ("open", "appealed")
@@ -117,27 +116,15 @@ async def cases(
     out: IO[str] | None = None,
 ) -> int:
     """Print the cases of ``bot.account`` (see the module docstring)."""
-    from bot.cli import _engine, open_database
-    from storage.db import session_factory
     from storage.moderation import ModerationStore
-    from storage.repo import Repository
 
     out = out or sys.stdout
-    url = effective_database_url(config, os.environ, base_dir)
-    engine = _engine(url)
-    try:
-        await open_database(engine, url)
-        sessions = session_factory(engine)
-        store = ModerationStore(sessions, account_id=config.bot.account)
+    async with open_cli_db(config, base_dir) as db:
+        store = ModerationStore(db.sessions, account_id=db.account)
         found = await store.cases(
             room_id=group, statuses=OPEN_STATUSES if open_only else (), limit=limit
         )
-        repo = Repository(sessions, account_id=config.bot.account)
-        names: dict[str, str | None] = {}
-        for member in {c.member_id for c in found}:
-            names[member] = await repo.contact_name(member)
-    finally:
-        await engine.dispose()
+        names = await db.contact_names(c.member_id for c in found)
 
     def group_name(room: str) -> str:
         listed = config.groups.get(room)
@@ -153,7 +140,7 @@ async def cases(
         where = f" in {group}" if group else ""
         out.write(f"no {what}{where} for {config.bot.account}\n")
         return 0
-    tz = ZoneInfo(config.bot.timezone)
+    tz = db.tz
     header = [
         "case",
         "group",

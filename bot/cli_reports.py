@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.cli_db import open_cli_db
 from bot.cli_lurkers import lurkers_args, lurkers_command
-from bot.config import BotConfig, effective_database_url
+from bot.config import BotConfig
 
 ReportRun = Callable[[BotConfig, Path, argparse.Namespace], Awaitable[int]]
 
@@ -73,24 +73,6 @@ def _copy(source: Path, target: Path) -> None:
     target.write_bytes(source.read_bytes())
 
 
-class _Open:
-    """The database for one command: sessions, then disposed."""
-
-    def __init__(self, config: BotConfig, base_dir: Path) -> None:
-        self.url = effective_database_url(config, os.environ, base_dir)
-
-    async def __aenter__(self) -> Any:
-        from bot.cli import _engine, open_database
-        from storage.db import session_factory
-
-        self.engine = _engine(self.url)
-        await open_database(self.engine, self.url)
-        return session_factory(self.engine)
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.engine.dispose()
-
-
 async def report_weekly(
     config: BotConfig,
     base_dir: Path,
@@ -114,8 +96,8 @@ async def report_weekly(
     policy = PolicyBook(config).get(group)
     tz = ZoneInfo(policy.timezone if policy is not None else config.bot.timezone)
     first_day = first_day_of(week, SystemClock().now(), tz)
-    async with _Open(config, base_dir) as sessions:
-        store = ReportStore(sessions, account_id=config.bot.account)
+    async with open_cli_db(config, base_dir) as db:
+        store = ReportStore(db.sessions, account_id=db.account)
         f = await figures(store, group, first_day, tz, policy)
     directory = reports_dir(config)
     image = await draw_weekly(f, directory)
@@ -139,8 +121,8 @@ async def report_overview(
     book = PolicyBook(config)
     tz = ZoneInfo(config.bot.timezone)
     first_day = first_day_of(week, SystemClock().now(), tz)
-    async with _Open(config, base_dir) as sessions:
-        store = ReportStore(sessions, account_id=config.bot.account)
+    async with open_cli_db(config, base_dir) as db:
+        store = ReportStore(db.sessions, account_id=db.account)
         rooms = sorted(set(book.managed_rooms()) | set(await store.groups()))
         groups = [await figures(store, r, first_day, tz, book.get(r)) for r in rooms]
     image = await draw_overview(groups, reports_dir(config))
