@@ -48,25 +48,25 @@ async def request(event: FriendshipEvent, ctx: Context) -> Result | None:
     if event.kind != "receive" or not event.contact_id or not event.friendship_id:
         return None
     why = await _why_accept(event, ctx)
-    audit = Audit(
+    if why.startswith("member"):
+        accept = AcceptFriendship(
+            friendship_id=event.friendship_id,
+            contact_id=event.contact_id,
+            priority=Priority.REPLY,
+            reason=why,
+        )
+        return Result([accept])  # the executor audits the acceptance
+    refused = Audit(
         at=event.at,
         action="accept_friendship",
         kind="accept",
         target_id=event.contact_id,
         key=f"friendship:{event.friendship_id}",
-        status="done" if why.startswith("member") else "refused",
+        status="refused",
         reason=why,
         detail={"hello": event.hello[:200]},
     )
-    if not why.startswith("member"):
-        return Result(effects=[audit])
-    accept = AcceptFriendship(
-        friendship_id=event.friendship_id,
-        contact_id=event.contact_id,
-        priority=Priority.REPLY,
-        reason=why,
-    )
-    return Result([accept])
+    return Result(effects=[refused])
 
 
 async def _why_accept(event: FriendshipEvent, ctx: Context) -> str:
